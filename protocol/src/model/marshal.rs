@@ -1,0 +1,1 @@
+//! Marshalling of JSON values against kmd types (to be written).
