@@ -100,7 +100,7 @@ run_node_tests() {
   local tap
   tap=$(mktemp)
   (cd "$ROOT/compat-tests" &&
-    node --test --test-concurrency="$concurrency" \
+    node --test --test-force-exit --test-concurrency="$concurrency" \
       --test-reporter=spec --test-reporter-destination=stdout \
       --test-reporter=tap --test-reporter-destination="$tap" \
       "${files[@]}")

@@ -26,6 +26,24 @@ if (!origResolve.kurentoAliasHook) {
   Module._resolveFilename = hooked;
 }
 
+// Both client generations build transactions on `require('domain').Domain` with the pre-ES2015
+// pattern `Domain.call(this)`; in current Node `Domain` is a class, so every client.transaction() /
+// beginTransaction() throws "Class constructor Domain cannot be invoked without 'new'" on Node 20,
+// independently of the server. TransactionsManager.js falls back to its own small FakeDomain when
+// `require('domain').Domain` is undefined, so hand it exactly that (only to that file) so that the
+// server's transaction support can be exercised through the real client code path.
+const origRequire = Module.prototype.require;
+if (!origRequire.kurentoDomainShim) {
+  const shimmed = function (id) {
+    if (id === 'domain' && this.filename && this.filename.endsWith(`${path.sep}lib${path.sep}TransactionsManager.js`)) {
+      return {};
+    }
+    return origRequire.apply(this, arguments);
+  };
+  shimmed.kurentoDomainShim = true;
+  Module.prototype.require = shimmed;
+}
+
 const VERSIONS = [
   { name: 'kurento-client 6.18', pkg: 'kurento-client-6', major: 6 },
   { name: 'kurento-client 7.x', pkg: 'kurento-client-7', major: 7 },
@@ -65,10 +83,28 @@ function connect(pkg, url, options = {}) {
         client.close();
         return reject(error);
       }
-      resolve(c);
+      resolve(exposeOriginal(c, client));
     });
     silenceReconnectErrors(client);
   });
+}
+
+/**
+ * The constructor callback does not get the KurentoClient itself but a "disguise.unthenable" copy made
+ * with Object.assign: non-enumerable members such as `sessionId` are missing from it and its
+ * EventEmitter methods run against the copy. Tests need both, so delegate them to the original.
+ */
+function exposeOriginal(copy, original) {
+  if (copy === original) return copy;
+  // The copy's members are non-configurable, so layer a small object on top of it.
+  const view = Object.create(copy);
+  Object.defineProperty(view, 'sessionId', { get: () => original.sessionId });
+  Object.defineProperty(view, '_re', { get: () => original._re });
+  Object.defineProperty(view, 'original', { value: original });
+  for (const m of ['on', 'once', 'off', 'removeListener', 'removeAllListeners', 'emit', 'listenerCount']) {
+    Object.defineProperty(view, m, { value: original[m].bind(original) });
+  }
+  return view;
 }
 
 /**

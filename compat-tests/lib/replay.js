@@ -202,6 +202,7 @@ async function replay(file, url, log = () => {}) {
           consumedUnmatched++;
         }
       }
+      s._wake();
     };
   };
   attach(sock);

@@ -59,7 +59,19 @@ async function eventually(fn, ms = 5000, what = 'condition') {
   }
 }
 
+/**
+ * Calls a kurento-client proxy method in its callback form. The generated promise form of invoke-based
+ * methods (getName, getTag, setName, ...) swallows server errors: its default callback console.traces
+ * the error and the promise RESOLVES with undefined. Only the callback form reports the error.
+ */
+function viaCallback(obj, method, ...args) {
+  return new Promise((resolve, reject) => {
+    obj[method](...args, (error, value) => (error ? reject(error) : resolve(value)));
+  });
+}
+
 module.exports = {
+  viaCallback,
   UUID,
   UUID_RE,
   PIPELINE_ID_RE,

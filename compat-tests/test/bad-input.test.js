@@ -216,7 +216,14 @@ describe('bad input', () => {
     ).catch(() => 'no reaction');
     assert.notEqual(outcome, 'no reaction', 'the server answers or closes, it does not hang');
     await big.terminate();
+    await sleep(500);
     assert.ok(server.alive(), 'server process still running');
+    const fresh = await RpcSocket.connect(server.url);
+    try {
+      assert.equal((await fresh.ok('ping')).value, 'pong', 'a new connection is served');
+    } finally {
+      await fresh.close();
+    }
   });
 
   it('request ids are echoed verbatim (0, strings, large numbers)', async () => {

@@ -11,7 +11,7 @@ const { useServer, KmsServer } = require('../lib/server');
 const { TcpProxy } = require('../lib/proxy');
 const { VERSIONS, connect, closeClient } = require('../lib/clients');
 const { RpcSocket } = require('../lib/rpc');
-const { UUID_RE, sleep, within, eventually, rejectsWithCode, assertRpcError } = require('../lib/util');
+const { UUID_RE, sleep, within, eventually, rejectsWithCode, assertRpcError, viaCallback } = require('../lib/util');
 
 const server = useServer();
 
@@ -91,7 +91,7 @@ describe('server restart', () => {
         await restartable.restart();
         assert.equal(await reconnected, false, 'INVALID_SESSION path: reconnected(false)');
         assert.ok(restartable.exits.length >= 1, 'the first server process really exited');
-        await rejectsWithCode(pipeline.getName(), 40101, 'old object on the new server');
+        await rejectsWithCode(viaCallback(pipeline, 'getName'), 40101, 'old object on the new server');
         const fresh = await client.create('MediaPipeline');
         const el = await fresh.create('WebRtcEndpoint');
         assert.equal(await el.getName(), el.id);
