@@ -44,10 +44,23 @@ if (!origRequire.kurentoDomainShim) {
   Module.prototype.require = shimmed;
 }
 
-const VERSIONS = [
+const ALL_VERSIONS = [
   { name: 'kurento-client 6.18', pkg: 'kurento-client-6', major: 6 },
   { name: 'kurento-client 7.x', pkg: 'kurento-client-7', major: 7 },
 ];
+
+// Each test process drives ONE client generation (KURENTO_CLIENT=6|7, set by the thin
+// test/*.v6.test.js / *.v7.test.js wrappers), as a real application would: with both loaded into one
+// process, 7.x proxies were seen failing its own instanceof checks ("mediaPipeline param should be a
+// MediaPipeline, not MediaPipeline") after a 6.18 session. Unset = both (handy for ad-hoc runs).
+const SELECTED = process.env.KURENTO_CLIENT;
+const VERSIONS = SELECTED ? ALL_VERSIONS.filter((v) => String(v.major) === SELECTED) : ALL_VERSIONS;
+if (VERSIONS.length === 0) throw new Error(`KURENTO_CLIENT=${SELECTED}: expected 6 or 7`);
+
+/** Raw-socket parts of a client suite run once: in the 6.18 process, or when no version is selected. */
+function runRawSuites() {
+  return SELECTED !== '7';
+}
 
 function load(pkg) {
   return require(pkg);
@@ -130,4 +143,4 @@ async function closeClient(client) {
   }
 }
 
-module.exports = { VERSIONS, load, version, connect, closeClient, silenceReconnectErrors };
+module.exports = { VERSIONS, ALL_VERSIONS, runRawSuites, load, version, connect, closeClient, silenceReconnectErrors };

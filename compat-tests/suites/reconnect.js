@@ -9,7 +9,7 @@ const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const { useServer, KmsServer } = require('../lib/server');
 const { TcpProxy } = require('../lib/proxy');
-const { VERSIONS, connect, closeClient } = require('../lib/clients');
+const { VERSIONS, runRawSuites, connect, closeClient } = require('../lib/clients');
 const { RpcSocket } = require('../lib/rpc');
 const { UUID_RE, sleep, within, eventually, rejectsWithCode, assertRpcError, viaCallback } = require('../lib/util');
 
@@ -108,105 +108,109 @@ describe('server restart', () => {
   }
 });
 
-describe('raw connect', () => {
-  let sock;
-  before(async () => {
-    sock = await RpcSocket.connect(server.url);
-  });
-  after(() => sock.close());
+if (runRawSuites()) {
+  describe('raw connect', () => {
+    let sock;
+    before(async () => {
+      sock = await RpcSocket.connect(server.url);
+    });
+    after(() => sock.close());
 
-  it('connect without params returns a fresh sessionId and the serverId', async () => {
-    const r1 = await sock.ok('connect', undefined);
-    assert.match(r1.sessionId, UUID_RE);
-    assert.match(r1.serverId, UUID_RE);
-    const other = await RpcSocket.connect(server.url);
-    try {
-      const r2 = await other.ok('connect', undefined);
-      assert.notEqual(r2.sessionId, r1.sessionId);
-      assert.equal(r2.serverId, r1.serverId, 'serverId is per process');
-    } finally {
-      await other.close();
-    }
-  });
+    it('connect without params returns a fresh sessionId and the serverId', async () => {
+      const r1 = await sock.ok('connect', undefined);
+      assert.match(r1.sessionId, UUID_RE);
+      assert.match(r1.serverId, UUID_RE);
+      const other = await RpcSocket.connect(server.url);
+      try {
+        const r2 = await other.ok('connect', undefined);
+        assert.notEqual(r2.sessionId, r1.sessionId);
+        assert.equal(r2.serverId, r1.serverId, 'serverId is per process');
+      } finally {
+        await other.close();
+      }
+    });
 
-  it('connect with a known session returns it; with an unknown one fails with 40007', async () => {
-    const s = await RpcSocket.connect(server.url);
-    const pipe = await s.create('MediaPipeline');
-    const sid = s.sessionId;
-    await s.close();
-    const again = await RpcSocket.connect(server.url);
-    try {
-      const r = await again.ok('connect', { sessionId: sid });
-      assert.equal(r.sessionId, sid);
-      assert.match(r.serverId, UUID_RE);
-      const resp = await again.call('connect', { sessionId: '7d4c0e1a-0000-4000-8000-00000000dead' });
-      assertRpcError(resp, 40007, 'INVALID_SESSION');
-      assert.equal(resp.error.message, 'Invalid session');
-      await again.ok('release', { object: pipe, sessionId: sid });
-    } finally {
-      await again.close();
-    }
-  });
-
-  it('events of a session follow it to the socket that sent connect', async () => {
-    const s1 = await RpcSocket.connect(server.url);
-    const pipe = await s1.create('MediaPipeline');
-    const a = await s1.create('PassThrough', { mediaPipeline: pipe });
-    const b = await s1.create('PassThrough', { mediaPipeline: pipe });
-    await s1.ok('subscribe', { object: a, type: 'ElementConnected' });
-    const sid = s1.sessionId;
-    await s1.terminate();
-    const s2 = await RpcSocket.connect(server.url);
-    try {
-      await s2.ok('connect', { sessionId: sid });
-      s2.sessionId = sid;
-      await s2.invoke(a, 'connect', { sink: b, mediaType: 'AUDIO' });
-      const ev = await s2.waitForEvent((e) => e.params.value.object === a);
-      assert.equal(ev.params.value.type, 'ElementConnected');
-      await s2.ok('release', { object: pipe });
-    } finally {
-      await s2.close();
-    }
-  });
-});
-
-describe('garbage collection of abandoned sessions', () => {
-  const gcServer = new KmsServer({ garbageCollectorPeriod: 1 });
-  before(() => gcServer.start());
-  after(async () => {
-    await gcServer.stop();
-    gcServer.cleanup();
-  });
-
-  it('objects of a session without a socket are released after a few GC periods', async () => {
-    const s = await RpcSocket.connect(gcServer.url);
-    const pipe = await s.create('MediaPipeline');
-    await s.close();
-    const probe = await RpcSocket.connect(gcServer.url);
-    try {
-      assert.ok((await probe.invoke('manager_ServerManager', 'getPipelines')).includes(pipe));
-      await eventually(
-        // Asking the ServerManager does not reference the pipeline from the probe's session.
-        async () => {
-          const pipelines = await probe.invoke('manager_ServerManager', 'getPipelines');
-          return !pipelines.includes(pipe);
-        },
-        10000,
-        'pipeline collected',
-      );
-    } finally {
-      await probe.close();
-    }
-  });
-
-  it('objects of a session whose socket stays open are kept', async () => {
-    const s = await RpcSocket.connect(gcServer.url);
-    try {
+    it('connect with a known session returns it; with an unknown one fails with 40007', async () => {
+      const s = await RpcSocket.connect(server.url);
       const pipe = await s.create('MediaPipeline');
-      await sleep(4500);
-      assert.equal(await s.invoke(pipe, 'getName'), pipe);
-    } finally {
+      const sid = s.sessionId;
       await s.close();
-    }
+      const again = await RpcSocket.connect(server.url);
+      try {
+        const r = await again.ok('connect', { sessionId: sid });
+        assert.equal(r.sessionId, sid);
+        assert.match(r.serverId, UUID_RE);
+        const resp = await again.call('connect', { sessionId: '7d4c0e1a-0000-4000-8000-00000000dead' });
+        assertRpcError(resp, 40007, 'INVALID_SESSION');
+        assert.equal(resp.error.message, 'Invalid session');
+        await again.ok('release', { object: pipe, sessionId: sid });
+      } finally {
+        await again.close();
+      }
+    });
+
+    it('events of a session follow it to the socket that sent connect', async () => {
+      const s1 = await RpcSocket.connect(server.url);
+      const pipe = await s1.create('MediaPipeline');
+      const a = await s1.create('PassThrough', { mediaPipeline: pipe });
+      const b = await s1.create('PassThrough', { mediaPipeline: pipe });
+      await s1.ok('subscribe', { object: a, type: 'ElementConnected' });
+      const sid = s1.sessionId;
+      await s1.terminate();
+      const s2 = await RpcSocket.connect(server.url);
+      try {
+        await s2.ok('connect', { sessionId: sid });
+        s2.sessionId = sid;
+        await s2.invoke(a, 'connect', { sink: b, mediaType: 'AUDIO' });
+        const ev = await s2.waitForEvent((e) => e.params.value.object === a);
+        assert.equal(ev.params.value.type, 'ElementConnected');
+        await s2.ok('release', { object: pipe });
+      } finally {
+        await s2.close();
+      }
+    });
   });
-});
+}
+
+if (runRawSuites()) {
+  describe('garbage collection of abandoned sessions', () => {
+    const gcServer = new KmsServer({ garbageCollectorPeriod: 1 });
+    before(() => gcServer.start());
+    after(async () => {
+      await gcServer.stop();
+      gcServer.cleanup();
+    });
+
+    it('objects of a session without a socket are released after a few GC periods', async () => {
+      const s = await RpcSocket.connect(gcServer.url);
+      const pipe = await s.create('MediaPipeline');
+      await s.close();
+      const probe = await RpcSocket.connect(gcServer.url);
+      try {
+        assert.ok((await probe.invoke('manager_ServerManager', 'getPipelines')).includes(pipe));
+        await eventually(
+          // Asking the ServerManager does not reference the pipeline from the probe's session.
+          async () => {
+            const pipelines = await probe.invoke('manager_ServerManager', 'getPipelines');
+            return !pipelines.includes(pipe);
+          },
+          10000,
+          'pipeline collected',
+        );
+      } finally {
+        await probe.close();
+      }
+    });
+
+    it('objects of a session whose socket stays open are kept', async () => {
+      const s = await RpcSocket.connect(gcServer.url);
+      try {
+        const pipe = await s.create('MediaPipeline');
+        await sleep(4500);
+        assert.equal(await s.invoke(pipe, 'getName'), pipe);
+      } finally {
+        await s.close();
+      }
+    });
+  });
+}

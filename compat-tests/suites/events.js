@@ -5,7 +5,7 @@
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const { useServer } = require('../lib/server');
-const { VERSIONS, connect, closeClient } = require('../lib/clients');
+const { VERSIONS, runRawSuites, connect, closeClient } = require('../lib/clients');
 const { RpcSocket } = require('../lib/rpc');
 const { UUID_RE, sleep, within, eventually, assertRpcError } = require('../lib/util');
 
@@ -152,114 +152,116 @@ for (const v of VERSIONS) {
   });
 }
 
-describe('raw subscribe/unsubscribe', () => {
-  let sock;
-  let other;
-  let pipeline;
-  before(async () => {
-    sock = await RpcSocket.connect(server.url);
-    other = await RpcSocket.connect(server.url);
-    pipeline = await sock.create('MediaPipeline');
-  });
-  after(async () => {
-    await sock.ok('release', { object: pipeline });
-    await sock.close();
-    await other.close();
-  });
+if (runRawSuites()) {
+  describe('raw subscribe/unsubscribe', () => {
+    let sock;
+    let other;
+    let pipeline;
+    before(async () => {
+      sock = await RpcSocket.connect(server.url);
+      other = await RpcSocket.connect(server.url);
+      pipeline = await sock.create('MediaPipeline');
+    });
+    after(async () => {
+      await sock.ok('release', { object: pipeline });
+      await sock.close();
+      await other.close();
+    });
 
-  it('onEvent has the documented shape and no id', async () => {
-    const a = await sock.create('PassThrough', { mediaPipeline: pipeline });
-    const b = await sock.create('PassThrough', { mediaPipeline: pipeline });
-    const sub = await sock.ok('subscribe', { object: a, type: 'ElementConnected' });
-    assert.match(sub.value, UUID_RE, 'subscription id is a UUID');
-    assert.equal(sub.sessionId, sock.sessionId);
-    await sock.invoke(a, 'connect', { sink: b, mediaType: 'DATA' });
-    const ev = await sock.waitForEvent((e) => e.params.value.object === a);
-    assert.deepEqual(Object.keys(ev).sort(), ['jsonrpc', 'method', 'params']);
-    assert.equal(ev.jsonrpc, '2.0');
-    assert.deepEqual(Object.keys(ev.params), ['value']);
-    assert.deepEqual(Object.keys(ev.params.value).sort(), ['data', 'object', 'type']);
-    assert.equal(ev.params.value.type, 'ElementConnected');
-    checkCommonEventData(ev.params.value.data, 'ElementConnected', a);
-    assert.equal(ev.params.value.data.mediaType, 'DATA');
-    const un = await sock.ok('unsubscribe', { object: a, subscription: sub.value });
-    assert.deepEqual(un, { sessionId: sock.sessionId }, 'unsubscribe result has only sessionId');
-  });
+    it('onEvent has the documented shape and no id', async () => {
+      const a = await sock.create('PassThrough', { mediaPipeline: pipeline });
+      const b = await sock.create('PassThrough', { mediaPipeline: pipeline });
+      const sub = await sock.ok('subscribe', { object: a, type: 'ElementConnected' });
+      assert.match(sub.value, UUID_RE, 'subscription id is a UUID');
+      assert.equal(sub.sessionId, sock.sessionId);
+      await sock.invoke(a, 'connect', { sink: b, mediaType: 'DATA' });
+      const ev = await sock.waitForEvent((e) => e.params.value.object === a);
+      assert.deepEqual(Object.keys(ev).sort(), ['jsonrpc', 'method', 'params']);
+      assert.equal(ev.jsonrpc, '2.0');
+      assert.deepEqual(Object.keys(ev.params), ['value']);
+      assert.deepEqual(Object.keys(ev.params.value).sort(), ['data', 'object', 'type']);
+      assert.equal(ev.params.value.type, 'ElementConnected');
+      checkCommonEventData(ev.params.value.data, 'ElementConnected', a);
+      assert.equal(ev.params.value.data.mediaType, 'DATA');
+      const un = await sock.ok('unsubscribe', { object: a, subscription: sub.value });
+      assert.deepEqual(un, { sessionId: sock.sessionId }, 'unsubscribe result has only sessionId');
+    });
 
-  it('two subscriptions of one session to the same event deliver each event once', async () => {
-    const a = await sock.create('PassThrough', { mediaPipeline: pipeline });
-    const b = await sock.create('PassThrough', { mediaPipeline: pipeline });
-    const s1 = await sock.ok('subscribe', { object: a, type: 'ElementConnected' });
-    const s2 = await sock.ok('subscribe', { object: a, type: 'ElementConnected' });
-    assert.notEqual(s1.value, s2.value, 'each subscribe returns a new id');
-    // A second session subscribed to the same object gets its own copy.
-    await other.ok('describe', { object: a });
-    await other.ok('subscribe', { object: a, type: 'ElementConnected' });
-    await sock.invoke(a, 'connect', { sink: b, mediaType: 'VIDEO' });
-    await sock.waitForEvent((e) => e.params.value.object === a);
-    await other.waitForEvent((e) => e.params.value.object === a);
-    await sleep(QUIET_MS);
-    assert.equal(sock.events.filter((e) => e.params.value.object === a).length, 1, 'no duplicate delivery');
-    assert.equal(other.events.filter((e) => e.params.value.object === a).length, 1);
-  });
+    it('two subscriptions of one session to the same event deliver each event once', async () => {
+      const a = await sock.create('PassThrough', { mediaPipeline: pipeline });
+      const b = await sock.create('PassThrough', { mediaPipeline: pipeline });
+      const s1 = await sock.ok('subscribe', { object: a, type: 'ElementConnected' });
+      const s2 = await sock.ok('subscribe', { object: a, type: 'ElementConnected' });
+      assert.notEqual(s1.value, s2.value, 'each subscribe returns a new id');
+      // A second session subscribed to the same object gets its own copy.
+      await other.ok('describe', { object: a });
+      await other.ok('subscribe', { object: a, type: 'ElementConnected' });
+      await sock.invoke(a, 'connect', { sink: b, mediaType: 'VIDEO' });
+      await sock.waitForEvent((e) => e.params.value.object === a);
+      await other.waitForEvent((e) => e.params.value.object === a);
+      await sleep(QUIET_MS);
+      assert.equal(sock.events.filter((e) => e.params.value.object === a).length, 1, 'no duplicate delivery');
+      assert.equal(other.events.filter((e) => e.params.value.object === a).length, 1);
+    });
 
-  it('events stop after unsubscribe; unsubscribe of unknown ids never fails', async () => {
-    const a = await sock.create('PassThrough', { mediaPipeline: pipeline });
-    const b = await sock.create('PassThrough', { mediaPipeline: pipeline });
-    const sub = await sock.ok('subscribe', { object: a, type: 'ElementConnected' });
-    await sock.ok('unsubscribe', { object: a, subscription: sub.value });
-    // Control subscription on the sink side: b connecting somewhere proves events still flow.
-    await sock.ok('subscribe', { object: b, type: 'ElementConnected' });
-    await sock.invoke(a, 'connect', { sink: b, mediaType: 'VIDEO' });
-    await sock.invoke(b, 'connect', { sink: a, mediaType: 'VIDEO' });
-    await sock.waitForEvent((e) => e.params.value.object === b);
-    await sleep(QUIET_MS);
-    assert.equal(sock.events.filter((e) => e.params.value.object === a).length, 0);
-    const un = await sock.ok('unsubscribe', { object: a, subscription: 'no-such-subscription' });
-    assert.equal(un.sessionId, sock.sessionId);
-  });
+    it('events stop after unsubscribe; unsubscribe of unknown ids never fails', async () => {
+      const a = await sock.create('PassThrough', { mediaPipeline: pipeline });
+      const b = await sock.create('PassThrough', { mediaPipeline: pipeline });
+      const sub = await sock.ok('subscribe', { object: a, type: 'ElementConnected' });
+      await sock.ok('unsubscribe', { object: a, subscription: sub.value });
+      // Control subscription on the sink side: b connecting somewhere proves events still flow.
+      await sock.ok('subscribe', { object: b, type: 'ElementConnected' });
+      await sock.invoke(a, 'connect', { sink: b, mediaType: 'VIDEO' });
+      await sock.invoke(b, 'connect', { sink: a, mediaType: 'VIDEO' });
+      await sock.waitForEvent((e) => e.params.value.object === b);
+      await sleep(QUIET_MS);
+      assert.equal(sock.events.filter((e) => e.params.value.object === a).length, 0);
+      const un = await sock.ok('unsubscribe', { object: a, subscription: 'no-such-subscription' });
+      assert.equal(un.sessionId, sock.sessionId);
+    });
 
-  it('unknown event names are refused with 40106', async () => {
-    const a = await sock.create('PassThrough', { mediaPipeline: pipeline });
-    const resp = await sock.call('subscribe', { object: a, type: 'IceCandidateFound' });
-    assertRpcError(resp, 40106, 'MEDIA_OBJECT_EVENT_NOT_SUPPORTED');
-    const resp2 = await sock.call('subscribe', { object: a, type: 'elementconnected' });
-    assertRpcError(resp2, 40106, 'MEDIA_OBJECT_EVENT_NOT_SUPPORTED');
-  });
+    it('unknown event names are refused with 40106', async () => {
+      const a = await sock.create('PassThrough', { mediaPipeline: pipeline });
+      const resp = await sock.call('subscribe', { object: a, type: 'IceCandidateFound' });
+      assertRpcError(resp, 40106, 'MEDIA_OBJECT_EVENT_NOT_SUPPORTED');
+      const resp2 = await sock.call('subscribe', { object: a, type: 'elementconnected' });
+      assertRpcError(resp2, 40106, 'MEDIA_OBJECT_EVENT_NOT_SUPPORTED');
+    });
 
-  it('deprecated 6.x aliases are accepted on the right classes', async () => {
-    const w = await sock.create('WebRtcEndpoint', { mediaPipeline: pipeline });
-    for (const type of [
-      'OnIceCandidate',
-      'IceCandidateFound',
-      'OnIceGatheringDone',
-      'IceGatheringDone',
-      'IceComponentStateChange',
-      'IceComponentStateChanged',
-      'OnIceComponentStateChanged',
-      'DataChannelOpen',
-      'DataChannelOpened',
-      'OnDataChannelOpened',
-      'MediaFlowInStateChange',
-      'MediaFlowInStateChanged',
-      'MediaFlowOutStateChange',
-      'MediaFlowOutStateChanged',
-      'NewCandidatePairSelected',
-      'MediaStateChanged',
-      'ConnectionStateChanged',
-      'MediaSessionStarted',
-      'Error',
-    ]) {
-      const r = await sock.call('subscribe', { object: w, type });
-      assert.ok(r.result, `subscribe ${type}: ${JSON.stringify(r.error)}`);
-    }
-    const srv = await sock.call('subscribe', { object: 'manager_ServerManager', type: 'ObjectCreated' });
-    assert.ok(srv.result, 'ServerManager ObjectCreated');
-  });
+    it('deprecated 6.x aliases are accepted on the right classes', async () => {
+      const w = await sock.create('WebRtcEndpoint', { mediaPipeline: pipeline });
+      for (const type of [
+        'OnIceCandidate',
+        'IceCandidateFound',
+        'OnIceGatheringDone',
+        'IceGatheringDone',
+        'IceComponentStateChange',
+        'IceComponentStateChanged',
+        'OnIceComponentStateChanged',
+        'DataChannelOpen',
+        'DataChannelOpened',
+        'OnDataChannelOpened',
+        'MediaFlowInStateChange',
+        'MediaFlowInStateChanged',
+        'MediaFlowOutStateChange',
+        'MediaFlowOutStateChanged',
+        'NewCandidatePairSelected',
+        'MediaStateChanged',
+        'ConnectionStateChanged',
+        'MediaSessionStarted',
+        'Error',
+      ]) {
+        const r = await sock.call('subscribe', { object: w, type });
+        assert.ok(r.result, `subscribe ${type}: ${JSON.stringify(r.error)}`);
+      }
+      const srv = await sock.call('subscribe', { object: 'manager_ServerManager', type: 'ObjectCreated' });
+      assert.ok(srv.result, 'ServerManager ObjectCreated');
+    });
 
-  it('the second session received nothing besides its own responses and events', async () => {
-    await within(2000, other.ok('ping'));
-    const stray = other.unmatched.filter((m) => !(m && m.result && m.result.value === 'pong'));
-    assert.deepEqual(stray, [], 'no unmatched messages on the second socket');
+    it('the second session received nothing besides its own responses and events', async () => {
+      await within(2000, other.ok('ping'));
+      const stray = other.unmatched.filter((m) => !(m && m.result && m.result.value === 'pong'));
+      assert.deepEqual(stray, [], 'no unmatched messages on the second socket');
+    });
   });
-});
+}

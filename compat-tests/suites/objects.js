@@ -171,11 +171,19 @@ for (const v of VERSIONS) {
 
         const mp = await webrtc.getMediaPipeline();
         assert.equal(mp.id, pipeline.id);
-        assert.equal((await port.getMediaPipeline()).id, pipeline.id);
         assert.equal((await pipeline.getMediaPipeline()).id, pipeline.id, "a pipeline's pipeline is itself");
-
         assert.equal((await webrtc.getParent()).id, pipeline.id);
-        assert.equal((await port.getParent()).id, composite.id, "a HubPort's parent is its hub");
+
+        // A HubPort proxy made by Hub.createHubPort() has no '_describe' handler (client bug), so its
+        // object-returning getters never settle; a proxy built by describe (another client) works.
+        const other = await connect(v.pkg, server.url);
+        try {
+          const port2 = await other.getMediaobjectById(port.id);
+          assert.equal((await port2.getMediaPipeline()).id, pipeline.id);
+          assert.equal((await port2.getParent()).id, composite.id, "a HubPort's parent is its hub");
+        } finally {
+          await closeClient(other);
+        }
 
         const children = await pipeline.getChildren();
         assert.deepEqual(children.map((c) => c.id).sort(), [webrtc.id, composite.id].sort());
@@ -233,9 +241,10 @@ for (const v of VERSIONS) {
         await a.connect(b);
         const sinks = await a.getSinkConnections();
         assert.ok(sinks.length >= 1, 'a has sink connections');
+        // The client hands ElementConnectionData over as received: source/sink stay id strings.
         for (const c of sinks) {
-          assert.equal(c.source.id, a.id);
-          assert.equal(c.sink.id, b.id);
+          assert.equal(c.source, a.id);
+          assert.equal(c.sink, b.id);
         }
         assert.deepEqual(
           [...new Set(sinks.map((c) => c.type))].sort(),
@@ -244,7 +253,7 @@ for (const v of VERSIONS) {
         );
         const sources = await b.getSourceConnections('VIDEO');
         assert.equal(sources.length, 1);
-        assert.equal(sources[0].source.id, a.id);
+        assert.equal(sources[0].source, a.id);
         await a.disconnect(b);
         assert.deepEqual(await a.getSinkConnections(), []);
         await a.connect(b, 'AUDIO');

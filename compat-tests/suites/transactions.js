@@ -5,7 +5,7 @@
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const { useServer } = require('../lib/server');
-const { VERSIONS, connect, closeClient } = require('../lib/clients');
+const { VERSIONS, runRawSuites, connect, closeClient } = require('../lib/clients');
 const { RpcSocket } = require('../lib/rpc');
 const { PIPELINE_ID_RE, childIdRe, rejectsWithCode, assertRpcError } = require('../lib/util');
 
@@ -120,75 +120,77 @@ for (const v of VERSIONS) {
   });
 }
 
-describe('raw transaction requests', () => {
-  let sock;
-  before(async () => {
-    sock = await RpcSocket.connect(server.url);
-    await sock.ok('ping', { interval: 5000 });
-  });
-  after(() => sock.close());
-
-  it('newref:<n> resolves to the id created by operation n', async () => {
-    const result = await sock.ok('transaction', {
-      object: 'ignored-by-the-server',
-      operations: [
-        { jsonrpc: '2.0', id: 0, method: 'create', params: { type: 'MediaPipeline', properties: {} } },
-        {
-          jsonrpc: '2.0',
-          id: 1,
-          method: 'create',
-          params: { type: 'WebRtcEndpoint', constructorParams: { mediaPipeline: 'newref:0' }, properties: {} },
-        },
-        {
-          jsonrpc: '2.0',
-          id: 2,
-          method: 'invoke',
-          params: { object: 'newref:1', operation: 'setName', operationParams: { name: 'via-newref' } },
-        },
-        { jsonrpc: '2.0', id: 3, method: 'invoke', params: { object: 'newref:1', operation: 'getName' } },
-      ],
+if (runRawSuites()) {
+  describe('raw transaction requests', () => {
+    let sock;
+    before(async () => {
+      sock = await RpcSocket.connect(server.url);
+      await sock.ok('ping', { interval: 5000 });
     });
-    const sid = result.sessionId;
-    assert.equal(typeof sid, 'string');
-    assert.equal(result.value.length, 4);
-    result.value.forEach((r, i) => {
-      assert.equal(r.jsonrpc, '2.0');
-      assert.equal(r.id, i);
-      assert.ok(r.result, `operation ${i} succeeded: ${JSON.stringify(r)}`);
-      assert.equal(r.result.sessionId, sid);
-    });
-    const pipe = result.value[0].result.value;
-    assert.match(pipe, PIPELINE_ID_RE);
-    assert.match(result.value[1].result.value, childIdRe(pipe, 'WebRtcEndpoint'));
-    assert.equal(result.value[2].result.value, null);
-    assert.equal(result.value[3].result.value, 'via-newref');
-    await sock.ok('release', { object: pipe });
-  });
+    after(() => sock.close());
 
-  it('operation ids must equal their index (40008)', async () => {
-    const resp = await sock.call('transaction', {
-      operations: [{ jsonrpc: '2.0', id: 5, method: 'create', params: { type: 'MediaPipeline' } }],
+    it('newref:<n> resolves to the id created by operation n', async () => {
+      const result = await sock.ok('transaction', {
+        object: 'ignored-by-the-server',
+        operations: [
+          { jsonrpc: '2.0', id: 0, method: 'create', params: { type: 'MediaPipeline', properties: {} } },
+          {
+            jsonrpc: '2.0',
+            id: 1,
+            method: 'create',
+            params: { type: 'WebRtcEndpoint', constructorParams: { mediaPipeline: 'newref:0' }, properties: {} },
+          },
+          {
+            jsonrpc: '2.0',
+            id: 2,
+            method: 'invoke',
+            params: { object: 'newref:1', operation: 'setName', operationParams: { name: 'via-newref' } },
+          },
+          { jsonrpc: '2.0', id: 3, method: 'invoke', params: { object: 'newref:1', operation: 'getName' } },
+        ],
+      });
+      const sid = result.sessionId;
+      assert.equal(typeof sid, 'string');
+      assert.equal(result.value.length, 4);
+      result.value.forEach((r, i) => {
+        assert.equal(r.jsonrpc, '2.0');
+        assert.equal(r.id, i);
+        assert.ok(r.result, `operation ${i} succeeded: ${JSON.stringify(r)}`);
+        assert.equal(r.result.sessionId, sid);
+      });
+      const pipe = result.value[0].result.value;
+      assert.match(pipe, PIPELINE_ID_RE);
+      assert.match(result.value[1].result.value, childIdRe(pipe, 'WebRtcEndpoint'));
+      assert.equal(result.value[2].result.value, null);
+      assert.equal(result.value[3].result.value, 'via-newref');
+      await sock.ok('release', { object: pipe });
     });
-    assertRpcError(resp, 40008, 'MALFORMED_TRANSACTION');
-  });
 
-  it('stops at the first failing operation', async () => {
-    const result = await sock.ok('transaction', {
-      operations: [
-        { jsonrpc: '2.0', id: 0, method: 'create', params: { type: 'MediaPipeline' } },
-        { jsonrpc: '2.0', id: 1, method: 'create', params: { type: 'NoSuchThing' } },
-        { jsonrpc: '2.0', id: 2, method: 'create', params: { type: 'MediaPipeline' } },
-      ],
+    it('operation ids must equal their index (40008)', async () => {
+      const resp = await sock.call('transaction', {
+        operations: [{ jsonrpc: '2.0', id: 5, method: 'create', params: { type: 'MediaPipeline' } }],
+      });
+      assertRpcError(resp, 40008, 'MALFORMED_TRANSACTION');
     });
-    assert.ok(result.value.length === 2, `two responses, got ${JSON.stringify(result.value)}`);
-    assert.ok(result.value[0].result);
-    assert.equal(result.value[1].id, 1);
-    assert.equal(result.value[1].error.code, 40108);
-    await sock.ok('release', { object: result.value[0].result.value });
-  });
 
-  it('newref outside a transaction fails with 40109', async () => {
-    const resp = await sock.call('invoke', { object: 'newref:0', operation: 'getName' });
-    assertRpcError(resp, 40109, 'MEDIA_OBJECT_NOT_FOUND_TRANSACTION_NO_COMMIT');
+    it('stops at the first failing operation', async () => {
+      const result = await sock.ok('transaction', {
+        operations: [
+          { jsonrpc: '2.0', id: 0, method: 'create', params: { type: 'MediaPipeline' } },
+          { jsonrpc: '2.0', id: 1, method: 'create', params: { type: 'NoSuchThing' } },
+          { jsonrpc: '2.0', id: 2, method: 'create', params: { type: 'MediaPipeline' } },
+        ],
+      });
+      assert.ok(result.value.length === 2, `two responses, got ${JSON.stringify(result.value)}`);
+      assert.ok(result.value[0].result);
+      assert.equal(result.value[1].id, 1);
+      assert.equal(result.value[1].error.code, 40108);
+      await sock.ok('release', { object: result.value[0].result.value });
+    });
+
+    it('newref outside a transaction fails with 40109', async () => {
+      const resp = await sock.call('invoke', { object: 'newref:0', operation: 'getName' });
+      assertRpcError(resp, 40109, 'MEDIA_OBJECT_NOT_FOUND_TRANSACTION_NO_COMMIT');
+    });
   });
-});
+}
