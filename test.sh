@@ -110,10 +110,11 @@ run_node_tests() {
   local rc=${PIPESTATUS[0]}
   echo "--- ${label} summary (node:test)"
   grep -E '^ℹ (tests|suites|pass|fail|cancelled|skipped|todo|duration_ms) ' "$out" | sed 's/^ℹ /# /'
-  local pass fail
+  local pass fail cancelled
   pass=$(grep -E '^ℹ pass ' "$out" | awk '{print $3}')
   fail=$(grep -E '^ℹ fail ' "$out" | awk '{print $3}')
-  NODE_SUMMARY+=("${label}: ${pass:-?} pass, ${fail:-?} fail")
+  cancelled=$(grep -E '^ℹ cancelled ' "$out" | awk '{print $3}')
+  NODE_SUMMARY+=("${label}: ${pass:-?} pass, ${fail:-?} fail, ${cancelled:-?} cancelled")
   rm -f "$out"
   # A file that crashes before reporting would leave no totals: treat that as a failure too.
   if [[ $rc -eq 0 && -z $pass ]]; then rc=1; fi
