@@ -500,6 +500,8 @@ fn load_with_default(
     for dir in &modules_config_paths {
         if dir.is_dir() {
             load_modules_dir(&mut tree, dir, dir, 0)?;
+        } else if cli.modules_config_path.is_some() {
+            tracing::warn!(dir = %dir.display(), "module config directory not found, skipped");
         } else {
             tracing::debug!(dir = %dir.display(), "module config directory not found, skipped");
         }
