@@ -10,6 +10,7 @@
 //! - [`webrtc`]: the WebRTC adapter, the only code that uses str0m.
 //! - [`server`]: wiring: listeners, media event pump, garbage collector.
 
+pub mod config;
 pub mod media;
 pub mod objects;
 pub mod rpc;
