@@ -87,6 +87,25 @@ pub struct Config {
     pub log_filter: String,
 }
 
+/// KMS's built-in defaults, as if no file existed (what `cargo run` gets without /etc/kurento).
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            conf_file: None,
+            config_dir: PathBuf::from("/etc/kurento"),
+            modules_config_paths: Vec::new(),
+            websocket: WebSocketConfig::default(),
+            resources: ResourcesConfig::default(),
+            webrtc: WebRtcConfig::default(),
+            base_rtp: BaseRtpConfig::default(),
+            media_element: MediaElementConfig::default(),
+            sdp: SdpConfig::default(),
+            modules: Value::Object(serde_json::Map::new()),
+            log_filter: String::new(),
+        }
+    }
+}
+
 /// `mediaServer.net.websocket`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebSocketConfig {
