@@ -9,7 +9,10 @@ async fn main() {
     let cli = config::Cli::parse();
     let env = |k: &str| std::env::var(k).ok();
     if cli.version {
-        println!("Kurento Media Server (Rust) version {}", env!("CARGO_PKG_VERSION"));
+        println!(
+            "Kurento Media Server (Rust) version {}",
+            env!("CARGO_PKG_VERSION")
+        );
         println!("Implements the protocol of Kurento Media Server 6.18 / 7.x");
         return;
     }
@@ -22,7 +25,9 @@ async fn main() {
         return;
     }
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_new(config::log_filter(&env)).unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_env_filter(
+            EnvFilter::try_new(config::log_filter(&env)).unwrap_or_else(|_| EnvFilter::new("info")),
+        )
         .with_ansi(false)
         .init();
     let cfg = match config::load(&cli, &env) {

@@ -68,10 +68,20 @@ fn tls_acceptor(s: &SecureOptions) -> io::Result<tokio_rustls::TlsAcceptor> {
             Ok(Item::Pkcs8Key(k)) => key = Some(k.into()),
             Ok(Item::Sec1Key(k)) => key = Some(k.into()),
             Ok(_) => {}
-            Err(e) => return Err(io::Error::new(io::ErrorKind::InvalidData, format!("{}: {e}", s.certificate.display()))),
+            Err(e) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("{}: {e}", s.certificate.display()),
+                ))
+            }
         }
     }
-    let bad = |m: &str| io::Error::new(io::ErrorKind::InvalidData, format!("{}: {m}", s.certificate.display()));
+    let bad = |m: &str| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{}: {m}", s.certificate.display()),
+        )
+    };
     let key = key.ok_or_else(|| {
         bad(if s.password.is_some() {
             "no unencrypted private key found (password-protected keys are not supported: decrypt it with `openssl pkey`)"
@@ -92,12 +102,21 @@ fn tls_acceptor(s: &SecureOptions) -> io::Result<tokio_rustls::TlsAcceptor> {
 /// Binds the listeners and spawns every task on the current runtime.
 pub async fn start(opts: ServerOptions) -> io::Result<RunningServer> {
     let (media_tx, mut media_rx) = mpsc::unbounded_channel();
-    let env = Arc::new(MediaEnv { webrtc: opts.webrtc, property_defaults: opts.property_defaults, events: media_tx });
+    let env = Arc::new(MediaEnv {
+        webrtc: opts.webrtc,
+        property_defaults: opts.property_defaults,
+        events: media_tx,
+    });
     let dispatcher = Dispatcher::new(
         Registry::new(env),
-        DispatchConfig { disable_request_cache: opts.disable_request_cache },
+        DispatchConfig {
+            disable_request_cache: opts.disable_request_cache,
+        },
     );
-    let tcfg = Arc::new(TransportConfig { path: opts.path.clone(), max_request_bytes: opts.max_request_bytes });
+    let tcfg = Arc::new(TransportConfig {
+        path: opts.path.clone(),
+        max_request_bytes: opts.max_request_bytes,
+    });
     let mut ws_addr = None;
     let mut wss_addr = None;
     if let Some(port) = opts.port {
@@ -109,10 +128,17 @@ pub async fn start(opts: ServerOptions) -> io::Result<RunningServer> {
         let acceptor = tls_acceptor(s)?;
         let l = bind(opts.address, opts.ipv6, s.port).await?;
         wss_addr = l.local_addr().ok();
-        tokio::spawn(transport::serve_tls(l, acceptor, tcfg.clone(), dispatcher.clone()));
+        tokio::spawn(transport::serve_tls(
+            l,
+            acceptor,
+            tcfg.clone(),
+            dispatcher.clone(),
+        ));
     }
     if ws_addr.is_none() && wss_addr.is_none() {
-        return Err(io::Error::other("neither ws nor wss is configured: set mediaServer.net.websocket.port"));
+        return Err(io::Error::other(
+            "neither ws nor wss is configured: set mediaServer.net.websocket.port",
+        ));
     }
     let d = dispatcher.clone();
     tokio::spawn(async move {
@@ -132,8 +158,15 @@ pub async fn start(opts: ServerOptions) -> io::Result<RunningServer> {
     });
     for (scheme, a) in [("ws", ws_addr), ("wss", wss_addr)] {
         if let Some(a) = a {
-            info!("Kurento Media Server (Rust) listening on {scheme}://{a}/{}", opts.path);
+            info!(
+                "Kurento Media Server (Rust) listening on {scheme}://{a}/{}",
+                opts.path
+            );
         }
     }
-    Ok(RunningServer { ws_addr, wss_addr, dispatcher })
+    Ok(RunningServer {
+        ws_addr,
+        wss_addr,
+        dispatcher,
+    })
 }

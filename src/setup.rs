@@ -23,11 +23,19 @@ fn turn_from(t: &config::TurnUrl) -> Option<TurnServer> {
         config::TurnTransport::Udp => TurnTransport::Udp,
         config::TurnTransport::Tcp => TurnTransport::Tcp,
         config::TurnTransport::Tls => {
-            warn!("TURN over TLS is not supported yet; using TCP to {}", t.socket_addr());
+            warn!(
+                "TURN over TLS is not supported yet; using TCP to {}",
+                t.socket_addr()
+            );
             TurnTransport::Tcp
         }
     };
-    Some(TurnServer { username: t.username.clone(), password: t.password.clone(), addr: t.socket_addr(), transport })
+    Some(TurnServer {
+        username: t.username.clone(),
+        password: t.password.clone(),
+        addr: t.socket_addr(),
+        transport,
+    })
 }
 
 fn ip_of(a: &Option<ExternalAddress>) -> Option<IpAddr> {
@@ -50,7 +58,9 @@ pub fn options(cfg: &Config) -> ServerOptions {
         network_interfaces: w.network_interfaces.clone(),
         external_ipv4,
         external_ipv6,
-        stun_server: w.stun_server_address.map(|ip| SocketAddr::new(ip, w.stun_server_port)),
+        stun_server: w
+            .stun_server_address
+            .map(|ip| SocketAddr::new(ip, w.stun_server_port)),
         turn: w.turn.as_ref().and_then(turn_from),
         ice_tcp: w.ice_tcp,
         port_range: (cfg.base_rtp.min_port, cfg.base_rtp.max_port),
@@ -65,18 +75,51 @@ pub fn options(cfg: &Config) -> ServerOptions {
         None => json!(""),
     };
     let property_defaults = vec![
-        ("WebRtcEndpoint", "stunServerAddress", w.stun_server_address.map(|a| json!(a.to_string())).unwrap_or(json!(""))),
-        ("WebRtcEndpoint", "stunServerPort", json!(w.stun_server_port)),
+        (
+            "WebRtcEndpoint",
+            "stunServerAddress",
+            w.stun_server_address
+                .map(|a| json!(a.to_string()))
+                .unwrap_or(json!("")),
+        ),
+        (
+            "WebRtcEndpoint",
+            "stunServerPort",
+            json!(w.stun_server_port),
+        ),
         ("WebRtcEndpoint", "turnUrl", opt_str(&w.turn_url)),
-        ("WebRtcEndpoint", "networkInterfaces", w.network_interfaces.as_ref().map(|v| json!(v.join(","))).unwrap_or(json!(""))),
+        (
+            "WebRtcEndpoint",
+            "networkInterfaces",
+            w.network_interfaces
+                .as_ref()
+                .map(|v| json!(v.join(",")))
+                .unwrap_or(json!("")),
+        ),
         ("WebRtcEndpoint", "externalIPv4", ext(&w.external_ipv4)),
         ("WebRtcEndpoint", "externalIPv6", ext(&w.external_ipv6)),
-        ("WebRtcEndpoint", "externalAddress", ext(&w.external_address)),
+        (
+            "WebRtcEndpoint",
+            "externalAddress",
+            ext(&w.external_address),
+        ),
         ("WebRtcEndpoint", "iceTcp", json!(w.ice_tcp)),
         ("BaseRtpEndpoint", "mtu", json!(cfg.base_rtp.mtu)),
-        ("MediaElement", "encoderBitrate", json!(cfg.media_element.encoder_bitrate)),
-        ("MediaElement", "minEncoderBitrate", json!(cfg.media_element.min_encoder_bitrate)),
-        ("MediaElement", "maxEncoderBitrate", json!(cfg.media_element.max_encoder_bitrate)),
+        (
+            "MediaElement",
+            "encoderBitrate",
+            json!(cfg.media_element.encoder_bitrate),
+        ),
+        (
+            "MediaElement",
+            "minEncoderBitrate",
+            json!(cfg.media_element.min_encoder_bitrate),
+        ),
+        (
+            "MediaElement",
+            "maxEncoderBitrate",
+            json!(cfg.media_element.max_encoder_bitrate),
+        ),
     ];
     ServerOptions {
         port: cfg.websocket.port,

@@ -17,17 +17,25 @@ async fn coverage_report() {
     o.address = Some("127.0.0.1".parse().unwrap());
     o.webrtc.network_interfaces = Some(vec!["lo".into()]);
     let s = kurento_media_server::server::start(o).await.unwrap();
-    let (mut ws, _) = connect_async(format!("ws://{}/kurento", s.ws_addr.unwrap())).await.unwrap();
+    let (mut ws, _) = connect_async(format!("ws://{}/kurento", s.ws_addr.unwrap()))
+        .await
+        .unwrap();
     let mut next = 0u64;
     let mut call = async |ws: &mut _, method: &str, params: Value| -> Value {
         let ws: &mut tokio_tungstenite::WebSocketStream<_> = ws;
         next += 1;
         let id = next;
-        ws.send(Message::text(json!({"jsonrpc":"2.0","id":id,"method":method,"params":params}).to_string()))
-            .await
-            .unwrap();
+        ws.send(Message::text(
+            json!({"jsonrpc":"2.0","id":id,"method":method,"params":params}).to_string(),
+        ))
+        .await
+        .unwrap();
         loop {
-            let m = tokio::time::timeout(Duration::from_secs(25), ws.next()).await.unwrap().unwrap().unwrap();
+            let m = tokio::time::timeout(Duration::from_secs(25), ws.next())
+                .await
+                .unwrap()
+                .unwrap()
+                .unwrap();
             if let Message::Text(t) = m {
                 let v: Value = serde_json::from_str(&t).unwrap();
                 if v["id"] == json!(id) {
@@ -38,11 +46,20 @@ async fn coverage_report() {
     };
     let m = model::model();
     let sid = call(&mut ws, "connect", json!({})).await["result"]["sessionId"].clone();
-    let pipe = call(&mut ws, "create", json!({"type":"MediaPipeline","sessionId":sid})).await["result"]["value"].clone();
-    let composite =
-        call(&mut ws, "create", json!({"type":"Composite","constructorParams":{"mediaPipeline":pipe},"sessionId":sid}))
-            .await["result"]["value"]
-            .clone();
+    let pipe = call(
+        &mut ws,
+        "create",
+        json!({"type":"MediaPipeline","sessionId":sid}),
+    )
+    .await["result"]["value"]
+        .clone();
+    let composite = call(
+        &mut ws,
+        "create",
+        json!({"type":"Composite","constructorParams":{"mediaPipeline":pipe},"sessionId":sid}),
+    )
+    .await["result"]["value"]
+        .clone();
     // One instance per creatable class.
     let mut instances: BTreeMap<String, Value> = BTreeMap::new();
     instances.insert("MediaPipeline".into(), pipe.clone());
@@ -54,11 +71,18 @@ async fn coverage_report() {
         }
         let ctor = match c.name.as_str() {
             "HubPort" => json!({"hub": composite}),
-            "PlayerEndpoint" | "RecorderEndpoint" => json!({"mediaPipeline": pipe, "uri": "file:///tmp/x.webm"}),
+            "PlayerEndpoint" | "RecorderEndpoint" => {
+                json!({"mediaPipeline": pipe, "uri": "file:///tmp/x.webm"})
+            }
             "GStreamerFilter" => json!({"mediaPipeline": pipe, "command": "videoflip method=1"}),
             _ => json!({"mediaPipeline": pipe}),
         };
-        let r = call(&mut ws, "create", json!({"type": c.name, "constructorParams": ctor, "sessionId": sid})).await;
+        let r = call(
+            &mut ws,
+            "create",
+            json!({"type": c.name, "constructorParams": ctor, "sessionId": sid}),
+        )
+        .await;
         match r["result"]["value"].as_str() {
             Some(id) => {
                 let d = call(&mut ws, "describe", json!({"object": id, "sessionId": sid})).await;
@@ -72,7 +96,7 @@ async fn coverage_report() {
     let mut failing_getters = Vec::new();
     for v in [KmdVersion::V6, KmdVersion::V7] {
         let ops = m.version_operations(v);
-        let creatable = m.version_creatable(v);
+        let creatable = m.version_creatable_classes(v);
         let mut implemented = 0;
         let mut getters = (0, 0);
         let mut missing: BTreeSet<String> = BTreeSet::new();
@@ -82,9 +106,17 @@ async fn coverage_report() {
                 missing.insert(format!("{class}.{op} (no instance)"));
                 continue;
             };
-            let r = call(&mut ws, "invoke", json!({"object": obj, "operation": op, "sessionId": sid})).await;
+            let r = call(
+                &mut ws,
+                "invoke",
+                json!({"object": obj, "operation": op, "sessionId": sid}),
+            )
+            .await;
             let code = r["error"]["code"].as_i64();
-            if op.starts_with("get") && m.find_operation(class, op).is_some_and(|o| matches!(o, model::Operation::Get { .. })) {
+            if op.starts_with("get")
+                && m.find_operation(class, op)
+                    .is_some_and(|o| matches!(o, model::Operation::Get { .. }))
+            {
                 getters.1 += 1;
                 if code.is_none() {
                     getters.0 += 1;
@@ -99,11 +131,20 @@ async fn coverage_report() {
             }
         }
         let events = m.version_events(v);
-        let emitted = events.iter().filter(|(_, e)| kurento_media_server::objects::EMITTED_EVENTS.contains(&e.as_str())).count();
+        let emitted = events
+            .iter()
+            .filter(|(_, e)| kurento_media_server::objects::EMITTED_EVENTS.contains(&e.as_str()))
+            .count();
         report += &format!(
             "| {} | {}/{} | {}/{} | {}/{} | {}/{} |\n",
-            v.label(),
-            creatable.iter().filter(|c| instances.contains_key(c.as_str())).count(),
+            match v {
+                KmdVersion::V6 => "6.18",
+                KmdVersion::V7 => "7.x",
+            },
+            creatable
+                .iter()
+                .filter(|c| instances.contains_key(c.as_str()))
+                .count(),
             creatable.len(),
             implemented,
             ops.len(),
@@ -112,10 +153,23 @@ async fn coverage_report() {
             emitted,
             events.len()
         );
-        report += &format!("\nNot implemented ({}): {}\n\n", v.label(), missing.into_iter().collect::<Vec<_>>().join(", "));
+        report += &format!(
+            "\nNot implemented ({}): {}\n\n",
+            match v {
+                KmdVersion::V6 => "6.18",
+                KmdVersion::V7 => "7.x",
+            },
+            missing.into_iter().collect::<Vec<_>>().join(", ")
+        );
     }
     println!("\n== Protocol coverage ==\n{report}");
-    let _ = std::fs::write(concat!(env!("CARGO_MANIFEST_DIR"), "/target/coverage.md"), &report);
+    let _ = std::fs::write(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/target/coverage.md"),
+        &report,
+    );
     assert!(not_creatable.is_empty(), "not creatable: {not_creatable:?}");
-    assert!(failing_getters.is_empty(), "getters failing: {failing_getters:?}");
+    assert!(
+        failing_getters.is_empty(),
+        "getters failing: {failing_getters:?}"
+    );
 }

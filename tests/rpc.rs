@@ -28,7 +28,10 @@ async fn server() -> RunningServer {
 }
 
 async fn ws(addr: SocketAddr) -> Ws {
-    connect_async(format!("ws://{addr}/kurento")).await.unwrap().0
+    connect_async(format!("ws://{addr}/kurento"))
+        .await
+        .unwrap()
+        .0
 }
 
 struct Client {
@@ -39,7 +42,11 @@ struct Client {
 
 impl Client {
     async fn new(addr: SocketAddr) -> Self {
-        Client { ws: ws(addr).await, next: 0, events: Vec::new() }
+        Client {
+            ws: ws(addr).await,
+            next: 0,
+            events: Vec::new(),
+        }
     }
 
     async fn send_text(&mut self, t: &str) {
@@ -49,7 +56,9 @@ impl Client {
     /// Next non-event message (events are stashed).
     async fn recv(&mut self) -> Value {
         loop {
-            let m = tokio::time::timeout(Duration::from_secs(5), self.ws.next()).await.expect("reply timeout");
+            let m = tokio::time::timeout(Duration::from_secs(5), self.ws.next())
+                .await
+                .expect("reply timeout");
             let m = m.unwrap().unwrap();
             if let Message::Text(t) = m {
                 let v: Value = serde_json::from_str(&t).unwrap();
@@ -89,7 +98,11 @@ impl Client {
 
     async fn wait_event(&mut self, ty: &str) -> Value {
         for _ in 0..50 {
-            if let Some(i) = self.events.iter().position(|e| e["params"]["value"]["type"] == ty) {
+            if let Some(i) = self
+                .events
+                .iter()
+                .position(|e| e["params"]["value"]["type"] == ty)
+            {
                 return self.events.remove(i);
             }
             let _ = tokio::time::timeout(Duration::from_millis(100), async {
@@ -110,14 +123,26 @@ async fn kurento_client_startup_sequence() {
     let mut c = Client::new(s.ws_addr.unwrap()).await;
     let pong = c.ok("ping", json!({"interval": 5000})).await;
     assert_eq!(pong, json!({"value": "pong"}));
-    let d = c.ok("describe", json!({"object": "manager_ServerManager"})).await;
+    let d = c
+        .ok("describe", json!({"object": "manager_ServerManager"}))
+        .await;
     assert_eq!(d["type"], "ServerManager");
     assert_eq!(d["qualifiedType"], "kurento.ServerManager");
     assert_eq!(d["hierarchy"], json!(["kurento.MediaObject"]));
     let sid = d["sessionId"].as_str().unwrap().to_string();
     assert_eq!(sid.len(), 36);
-    let info = c.ok("invoke", json!({"object":"manager_ServerManager","operation":"getInfo","sessionId":sid})).await;
-    let names: Vec<&str> = info["value"]["modules"].as_array().unwrap().iter().map(|m| m["name"].as_str().unwrap()).collect();
+    let info = c
+        .ok(
+            "invoke",
+            json!({"object":"manager_ServerManager","operation":"getInfo","sessionId":sid}),
+        )
+        .await;
+    let names: Vec<&str> = info["value"]["modules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
     for m in ["core", "elements", "filters"] {
         assert!(names.contains(&m), "{names:?}");
     }
@@ -132,17 +157,32 @@ async fn kurento_client_startup_sequence() {
 async fn pipeline_elements_graph_and_events() {
     let s = server().await;
     let mut c = Client::new(s.ws_addr.unwrap()).await;
-    let p = c.ok("create", json!({"type":"MediaPipeline","properties":{}})).await;
+    let p = c
+        .ok("create", json!({"type":"MediaPipeline","properties":{}}))
+        .await;
     let sid = p["sessionId"].as_str().unwrap().to_string();
     let pipe = p["value"].as_str().unwrap().to_string();
     assert!(pipe.ends_with("_kurento.MediaPipeline"));
     let a = c.ok("create", json!({"type":"kurento.PassThrough","constructorParams":{"mediaPipeline":pipe},"sessionId":sid})).await;
     let a = a["value"].as_str().unwrap().to_string();
-    assert!(a.starts_with(&format!("{pipe}/")) && a.ends_with("_kurento.PassThrough"), "{a}");
+    assert!(
+        a.starts_with(&format!("{pipe}/")) && a.ends_with("_kurento.PassThrough"),
+        "{a}"
+    );
     let b = c.ok("create", json!({"type":"PassThrough","constructorParams":{"mediaPipeline":pipe},"sessionId":sid})).await;
     let b = b["value"].as_str().unwrap().to_string();
-    let sub1 = c.ok("subscribe", json!({"object":a,"type":"ElementConnected","sessionId":sid})).await;
-    let _sub2 = c.ok("subscribe", json!({"object":a,"type":"ElementConnected","sessionId":sid})).await;
+    let sub1 = c
+        .ok(
+            "subscribe",
+            json!({"object":a,"type":"ElementConnected","sessionId":sid}),
+        )
+        .await;
+    let _sub2 = c
+        .ok(
+            "subscribe",
+            json!({"object":a,"type":"ElementConnected","sessionId":sid}),
+        )
+        .await;
     c.ok("invoke", json!({"object":a,"operation":"connect","operationParams":{"sink":b,"mediaType":"VIDEO"},"sessionId":sid})).await;
     let ev = c.wait_event("ElementConnected").await;
     let data = &ev["params"]["value"]["data"];
@@ -154,28 +194,75 @@ async fn pipeline_elements_graph_and_events() {
     // Two subscriptions, one delivery.
     tokio::time::sleep(Duration::from_millis(200)).await;
     let _ = c.ok("ping", Value::Null).await;
-    assert!(c.events.iter().all(|e| e["params"]["value"]["type"] != "ElementConnected"), "delivered twice");
-    let conns = c.ok("invoke", json!({"object":b,"operation":"getSourceConnections","sessionId":sid})).await;
+    assert!(
+        c.events
+            .iter()
+            .all(|e| e["params"]["value"]["type"] != "ElementConnected"),
+        "delivered twice"
+    );
+    let conns = c
+        .ok(
+            "invoke",
+            json!({"object":b,"operation":"getSourceConnections","sessionId":sid}),
+        )
+        .await;
     assert_eq!(conns["value"][0]["source"], json!(a));
     assert_eq!(conns["value"][0]["type"], "VIDEO");
-    let children = c.ok("invoke", json!({"object":pipe,"operation":"getChildren","sessionId":sid})).await;
+    let children = c
+        .ok(
+            "invoke",
+            json!({"object":pipe,"operation":"getChildren","sessionId":sid}),
+        )
+        .await;
     assert_eq!(children["value"], json!([a, b]));
-    let mp = c.ok("invoke", json!({"object":a,"operation":"getMediaPipeline","sessionId":sid})).await;
+    let mp = c
+        .ok(
+            "invoke",
+            json!({"object":a,"operation":"getMediaPipeline","sessionId":sid}),
+        )
+        .await;
     assert_eq!(mp["value"], json!(pipe));
-    let name = c.ok("invoke", json!({"object":a,"operation":"getName","sessionId":sid})).await;
+    let name = c
+        .ok(
+            "invoke",
+            json!({"object":a,"operation":"getName","sessionId":sid}),
+        )
+        .await;
     assert_eq!(name["value"], json!(a));
     c.ok("invoke", json!({"object":a,"operation":"setName","operationParams":{"name":"alice"},"sessionId":sid})).await;
-    let name = c.ok("invoke", json!({"object":a,"operation":"getName","sessionId":sid})).await;
+    let name = c
+        .ok(
+            "invoke",
+            json!({"object":a,"operation":"getName","sessionId":sid}),
+        )
+        .await;
     assert_eq!(name["value"], "alice");
-    let dot = c.ok("invoke", json!({"object":pipe,"operation":"getGstreamerDot","sessionId":sid})).await;
+    let dot = c
+        .ok(
+            "invoke",
+            json!({"object":pipe,"operation":"getGstreamerDot","sessionId":sid}),
+        )
+        .await;
     assert!(dot["value"].as_str().unwrap().starts_with("digraph"));
-    c.ok("unsubscribe", json!({"object":a,"subscription":sub1["value"],"sessionId":sid})).await;
-    let r = c.ok("release", json!({"object":pipe,"sessionId":sid})).await;
+    c.ok(
+        "unsubscribe",
+        json!({"object":a,"subscription":sub1["value"],"sessionId":sid}),
+    )
+    .await;
+    let r = c
+        .ok("release", json!({"object":pipe,"sessionId":sid}))
+        .await;
     assert_eq!(r, json!({"sessionId": sid}));
-    let e = c.err("invoke", json!({"object":a,"operation":"getName","sessionId":sid})).await;
+    let e = c
+        .err(
+            "invoke",
+            json!({"object":a,"operation":"getName","sessionId":sid}),
+        )
+        .await;
     assert_eq!(e["code"], 40101);
     // Releasing again is not an error.
-    c.ok("release", json!({"object":pipe,"sessionId":sid})).await;
+    c.ok("release", json!({"object":pipe,"sessionId":sid}))
+        .await;
 }
 
 #[tokio::test]
@@ -188,20 +275,60 @@ async fn errors_are_kms_errors() {
         ("create", json!({"type":"Nope"}), 40108),
         ("create", json!({"type":"ServerManager"}), 40108),
         ("create", json!({"type":"MediaElement"}), 40108),
-        ("create", json!({"type":"PlayerEndpoint","constructorParams":{"mediaPipeline":pipe}}), 40001),
-        ("create", json!({"type":"PassThrough","constructorParams":{"mediaPipeline":"missing"}}), 40101),
+        (
+            "create",
+            json!({"type":"PlayerEndpoint","constructorParams":{"mediaPipeline":pipe}}),
+            40001,
+        ),
+        (
+            "create",
+            json!({"type":"PassThrough","constructorParams":{"mediaPipeline":"missing"}}),
+            40101,
+        ),
         ("create", json!({}), -32000),
         ("create", json!({"type": 5}), -32000),
         ("invoke", json!({"object":pipe,"operation":"fly"}), 40008),
-        ("invoke", json!({"object":"nope","operation":"getName"}), 40101),
-        ("invoke", json!({"object":"newref:0","operation":"getName"}), 40109),
-        ("invoke", json!({"object":pipe,"operation":"setLatencyStats","operationParams":{"latencyStats":"yes"}}), 40001),
-        ("invoke", json!({"object":pipe,"operation":"getChildren","operationParams":5}), -32000),
-        ("invoke", json!({"object":pipe,"operation":"getTag","operationParams":{"key":"k"}}), 40110),
-        ("subscribe", json!({"object":pipe,"type":"IceCandidateFound"}), 40106),
+        (
+            "invoke",
+            json!({"object":"nope","operation":"getName"}),
+            40101,
+        ),
+        (
+            "invoke",
+            json!({"object":"newref:0","operation":"getName"}),
+            40109,
+        ),
+        (
+            "invoke",
+            json!({"object":pipe,"operation":"setLatencyStats","operationParams":{"latencyStats":"yes"}}),
+            40001,
+        ),
+        (
+            "invoke",
+            json!({"object":pipe,"operation":"getChildren","operationParams":5}),
+            -32000,
+        ),
+        (
+            "invoke",
+            json!({"object":pipe,"operation":"getTag","operationParams":{"key":"k"}}),
+            40110,
+        ),
+        (
+            "subscribe",
+            json!({"object":pipe,"type":"IceCandidateFound"}),
+            40106,
+        ),
         ("subscribe", json!({"object":pipe}), -32000),
-        ("connect", json!({"sessionId":"00000000-0000-4000-8000-000000000000"}), 40007),
-        ("keepAlive", json!({"sessionId":"00000000-0000-4000-8000-000000000000"}), 40007),
+        (
+            "connect",
+            json!({"sessionId":"00000000-0000-4000-8000-000000000000"}),
+            40007,
+        ),
+        (
+            "keepAlive",
+            json!({"sessionId":"00000000-0000-4000-8000-000000000000"}),
+            40007,
+        ),
         ("describe", json!({"object":"nope"}), 40101),
         ("fly", json!({}), -32601),
     ];
@@ -210,8 +337,16 @@ async fn errors_are_kms_errors() {
         assert_eq!(e["code"], code, "{m} {p}: {e}");
     }
     let e = c.err("release", Value::Null).await;
-    assert_eq!(e, json!({"code":-32602,"message":"'params' is required","data":{"type":"INVALID_PARAMS"}}));
-    let e = c.err("invoke", json!({"object":pipe,"operation":"fly","operationParams":{"a":1,"b":2}})).await;
+    assert_eq!(
+        e,
+        json!({"code":-32602,"message":"'params' is required","data":{"type":"INVALID_PARAMS"}})
+    );
+    let e = c
+        .err(
+            "invoke",
+            json!({"object":pipe,"operation":"fly","operationParams":{"a":1,"b":2}}),
+        )
+        .await;
     assert_eq!(e["message"], "Method 'fly' with 2 parameters not found");
     assert_eq!(e["data"]["type"], "MALFORMED_TRANSACTION");
 }
@@ -223,18 +358,34 @@ async fn malformed_input_hurts_nobody_else() {
     let mut other = Client::new(addr).await;
     let p = other.ok("create", json!({"type":"MediaPipeline"})).await;
     let mut c = Client::new(addr).await;
-    for bad in ["{", "[]", "[1,2]", "42", "null", "\"x\"", r#"{"jsonrpc":"1.0","method":"ping","id":1}"#,
-                r#"{"jsonrpc":"2.0","id":{"a":1},"method":"ping"}"#, r#"{"jsonrpc":"2.0","method":["ping"],"id":2}"#,
-                "\u{0}\u{1}", r#"{"jsonrpc":"2.0","method":"invoke","params":{"object":{"x":[]}},"id":3}"#] {
+    for bad in [
+        "{",
+        "[]",
+        "[1,2]",
+        "42",
+        "null",
+        "\"x\"",
+        r#"{"jsonrpc":"1.0","method":"ping","id":1}"#,
+        r#"{"jsonrpc":"2.0","id":{"a":1},"method":"ping"}"#,
+        r#"{"jsonrpc":"2.0","method":["ping"],"id":2}"#,
+        "\u{0}\u{1}",
+        r#"{"jsonrpc":"2.0","method":"invoke","params":{"object":{"x":[]}},"id":3}"#,
+    ] {
         c.send_text(bad).await;
         let r = c.recv().await;
         assert!(r["error"]["code"].as_i64().unwrap() < 0, "{bad}: {r}");
     }
     c.send_text(r#"{not json"#).await;
-    assert_eq!(c.recv().await, json!({"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"Parse error.","data":{"type":"PARSE_ERROR"}}}));
+    assert_eq!(
+        c.recv().await,
+        json!({"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"Parse error.","data":{"type":"PARSE_ERROR"}}})
+    );
     c.ws.send(Message::binary(vec![1u8, 2, 3])).await.unwrap();
     assert_eq!(c.recv().await["error"]["code"], -32600);
-    let huge = format!(r#"{{"jsonrpc":"2.0","method":"ping","id":9,"params":{{"x":"{}"}}}}"#, "a".repeat(100_000));
+    let huge = format!(
+        r#"{{"jsonrpc":"2.0","method":"ping","id":9,"params":{{"x":"{}"}}}}"#,
+        "a".repeat(100_000)
+    );
     c.send_text(&huge).await;
     assert_eq!(c.recv().await["error"]["code"], -32600);
     // Still alive, and the other session is untouched and got nothing stray.
@@ -262,7 +413,12 @@ async fn transaction_with_newref() {
     assert_eq!(v[1]["id"], 1);
     assert_eq!(v[2]["result"]["value"], *pipe);
     assert_eq!(v[3]["error"]["code"], 40008);
-    let e = c.err("transaction", json!({"sessionId": sid, "operations": [{"jsonrpc":"2.0","id":5,"method":"ping"}]})).await;
+    let e = c
+        .err(
+            "transaction",
+            json!({"sessionId": sid, "operations": [{"jsonrpc":"2.0","id":5,"method":"ping"}]}),
+        )
+        .await;
     assert_eq!(e["code"], 40008);
     assert_eq!(e["message"], "Id of request '0' should be '0'");
 }
@@ -277,13 +433,21 @@ async fn reconnect_resumes_session_and_events_follow_the_socket() {
     let pipe = p["value"].clone();
     let a = c.ok("create", json!({"type":"PassThrough","constructorParams":{"mediaPipeline":pipe},"sessionId":sid})).await["value"].clone();
     let b = c.ok("create", json!({"type":"PassThrough","constructorParams":{"mediaPipeline":pipe},"sessionId":sid})).await["value"].clone();
-    c.ok("subscribe", json!({"object":a,"type":"ElementConnected","sessionId":sid})).await;
+    c.ok(
+        "subscribe",
+        json!({"object":a,"type":"ElementConnected","sessionId":sid}),
+    )
+    .await;
     drop(c);
     let mut c2 = Client::new(addr).await;
     let r = c2.ok("connect", json!({"sessionId": sid})).await;
     assert_eq!(r["sessionId"], sid);
     assert_eq!(r["serverId"], json!(s.dispatcher.server_id()));
-    c2.ok("invoke", json!({"object":a,"operation":"connect","operationParams":{"sink":b},"sessionId":sid})).await;
+    c2.ok(
+        "invoke",
+        json!({"object":a,"operation":"connect","operationParams":{"sink":b},"sessionId":sid}),
+    )
+    .await;
     let ev = c2.wait_event("ElementConnected").await;
     assert_eq!(ev["params"]["value"]["data"]["sink"], b);
 }
@@ -320,10 +484,19 @@ async fn health_check_and_path() {
         }
         other => panic!("expected a close frame, got {other:?}"),
     }
-    let (mut w, _) = connect_async(format!("ws://{addr}/kurento?access_token=abc")).await.unwrap();
-    w.send(Message::text(r#"{"jsonrpc":"2.0","method":"ping","id":0}"#)).await.unwrap();
-    let Some(Ok(Message::Text(t))) = w.next().await else { panic!() };
-    assert_eq!(t.as_str(), r#"{"jsonrpc":"2.0","id":0,"result":{"value":"pong"}}"#);
+    let (mut w, _) = connect_async(format!("ws://{addr}/kurento?access_token=abc"))
+        .await
+        .unwrap();
+    w.send(Message::text(r#"{"jsonrpc":"2.0","method":"ping","id":0}"#))
+        .await
+        .unwrap();
+    let Some(Ok(Message::Text(t))) = w.next().await else {
+        panic!()
+    };
+    assert_eq!(
+        t.as_str(),
+        r#"{"jsonrpc":"2.0","id":0,"result":{"value":"pong"}}"#
+    );
 }
 
 #[tokio::test]

@@ -8,12 +8,24 @@ use serde_json::{json, Map, Value};
 const ALIASES: &[(&str, &[&str])] = &[
     ("IceCandidateFound", &["OnIceCandidate"]),
     ("IceGatheringDone", &["OnIceGatheringDone"]),
-    ("IceComponentStateChanged", &["IceComponentStateChange", "OnIceComponentStateChanged"]),
-    ("DataChannelOpened", &["DataChannelOpen", "OnDataChannelOpened"]),
-    ("DataChannelClosed", &["DataChannelClose", "OnDataChannelClosed"]),
+    (
+        "IceComponentStateChanged",
+        &["IceComponentStateChange", "OnIceComponentStateChanged"],
+    ),
+    (
+        "DataChannelOpened",
+        &["DataChannelOpen", "OnDataChannelOpened"],
+    ),
+    (
+        "DataChannelClosed",
+        &["DataChannelClose", "OnDataChannelClosed"],
+    ),
     ("MediaFlowInStateChanged", &["MediaFlowInStateChange"]),
     ("MediaFlowOutStateChanged", &["MediaFlowOutStateChange"]),
-    ("MediaTranscodingStateChanged", &["MediaTranscodingStateChange"]),
+    (
+        "MediaTranscodingStateChanged",
+        &["MediaTranscodingStateChange"],
+    ),
 ];
 
 /// Every name under which an event raised as `name` is delivered (itself first).
@@ -67,7 +79,10 @@ mod tests {
 
     #[test]
     fn aliases_follow_current_names() {
-        assert_eq!(names_for("IceCandidateFound"), vec!["IceCandidateFound", "OnIceCandidate"]);
+        assert_eq!(
+            names_for("IceCandidateFound"),
+            vec!["IceCandidateFound", "OnIceCandidate"]
+        );
         assert_eq!(names_for("ElementConnected"), vec!["ElementConnected"]);
         assert_eq!(names_for("IceComponentStateChanged").len(), 3);
     }
@@ -76,16 +91,31 @@ mod tests {
     fn data_has_common_fields() {
         let mut f = Map::new();
         f.insert("sink".into(), "x".into());
-        let d = event_data("ElementConnected", "src", &f, &[("a".into(), "b".into())], 1_700_000_000_123);
+        let d = event_data(
+            "ElementConnected",
+            "src",
+            &f,
+            &[("a".into(), "b".into())],
+            1_700_000_000_123,
+        );
         assert_eq!(d["timestamp"], "1700000000");
         assert_eq!(d["timestampMillis"], "1700000000123");
         assert_eq!(d["type"], "ElementConnected");
         assert_eq!(d["tags"][0]["__type__"], "Tag");
-        let e = event_data("Error", "src", &{
-            let mut m = Map::new();
-            m.insert("type".into(), "STREAM_ERROR_FAILED".into());
-            m
-        }, &[], 0);
-        assert_eq!(e["type"], "STREAM_ERROR_FAILED", "Error keeps its error type");
+        let e = event_data(
+            "Error",
+            "src",
+            &{
+                let mut m = Map::new();
+                m.insert("type".into(), "STREAM_ERROR_FAILED".into());
+                m
+            },
+            &[],
+            0,
+        );
+        assert_eq!(
+            e["type"], "STREAM_ERROR_FAILED",
+            "Error keeps its error type"
+        );
     }
 }

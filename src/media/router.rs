@@ -79,7 +79,12 @@ struct Router {
 }
 
 async fn run(mut rx: mpsc::UnboundedReceiver<Input>, control: mpsc::UnboundedSender<MediaEvent>) {
-    let mut r = Router { endpoints: HashMap::new(), fanout: HashMap::new(), last_keyframe_request: HashMap::new(), control };
+    let mut r = Router {
+        endpoints: HashMap::new(),
+        fanout: HashMap::new(),
+        last_keyframe_request: HashMap::new(),
+        control,
+    };
     while let Some(input) = rx.recv().await {
         match input {
             Input::Attach(k, h) => {
@@ -108,13 +113,17 @@ impl Router {
     fn set_routes(&mut self, routes: Vec<Route>) {
         let mut fanout: HashMap<(EndpointKey, MediaKind), Vec<EndpointKey>> = HashMap::new();
         for rt in &routes {
-            fanout.entry((rt.source, rt.kind)).or_default().push(rt.sink);
+            fanout
+                .entry((rt.source, rt.kind))
+                .or_default()
+                .push(rt.sink);
         }
         // A sink that just joined a video source needs a keyframe to start decoding.
         let mut wants_keyframe = Vec::new();
         for ((src, kind), sinks) in &fanout {
             let old = self.fanout.get(&(*src, *kind));
-            if *kind == MediaKind::Video && sinks.iter().any(|s| old.is_none_or(|o| !o.contains(s))) {
+            if *kind == MediaKind::Video && sinks.iter().any(|s| old.is_none_or(|o| !o.contains(s)))
+            {
                 wants_keyframe.push(*src);
             }
         }

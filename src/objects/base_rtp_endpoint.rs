@@ -5,7 +5,12 @@ use crate::media::MediaKind;
 use kurento_protocol::{ObjectId, RpcError};
 use serde_json::{Map, Value};
 
-pub(super) fn invoke(reg: &mut Registry, id: &ObjectId, method: &str, _p: &Map<String, Value>) -> Result<Outcome, RpcError> {
+pub(super) fn invoke(
+    reg: &mut Registry,
+    id: &ObjectId,
+    method: &str,
+    _p: &Map<String, Value>,
+) -> Result<Outcome, RpcError> {
     let obj = reg.require(id)?;
     match (&obj.state, method) {
         (ClassState::WebRtc(w), "requestKeyframe") => {
@@ -16,11 +21,25 @@ pub(super) fn invoke(reg: &mut Registry, id: &ObjectId, method: &str, _p: &Map<S
     }
 }
 
-pub(super) fn get(_reg: &Registry, obj: &MediaObject, prop: &str) -> Option<Result<Outcome, RpcError>> {
-    let ClassState::WebRtc(w) = &obj.state else { return None };
+pub(super) fn get(
+    _reg: &Registry,
+    obj: &MediaObject,
+    prop: &str,
+) -> Option<Result<Outcome, RpcError>> {
+    let ClassState::WebRtc(w) = &obj.state else {
+        return None;
+    };
     match prop {
-        "mediaState" => Some(Outcome::value(if w.media_connected { "CONNECTED" } else { "DISCONNECTED" })),
-        "connectionState" => Some(Outcome::value(if w.connected { "CONNECTED" } else { "DISCONNECTED" })),
+        "mediaState" => Some(Outcome::value(if w.media_connected {
+            "CONNECTED"
+        } else {
+            "DISCONNECTED"
+        })),
+        "connectionState" => Some(Outcome::value(if w.connected {
+            "CONNECTED"
+        } else {
+            "DISCONNECTED"
+        })),
         _ => None,
     }
 }

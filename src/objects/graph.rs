@@ -56,8 +56,14 @@ impl Connection {
         m.insert("source".into(), self.source.as_str().into());
         m.insert("sink".into(), self.sink.as_str().into());
         m.insert("type".into(), self.media_type.as_str().into());
-        m.insert("sourceDescription".into(), self.source_description.clone().into());
-        m.insert("sinkDescription".into(), self.sink_description.clone().into());
+        m.insert(
+            "sourceDescription".into(),
+            self.source_description.clone().into(),
+        );
+        m.insert(
+            "sinkDescription".into(),
+            self.sink_description.clone().into(),
+        );
         complex("ElementConnectionData", m)
     }
 
@@ -65,8 +71,14 @@ impl Connection {
         let mut f = Map::new();
         f.insert("sink".into(), self.sink.as_str().into());
         f.insert("mediaType".into(), self.media_type.as_str().into());
-        f.insert("sourceMediaDescription".into(), self.source_description.clone().into());
-        f.insert("sinkMediaDescription".into(), self.sink_description.clone().into());
+        f.insert(
+            "sourceMediaDescription".into(),
+            self.source_description.clone().into(),
+        );
+        f.insert(
+            "sinkMediaDescription".into(),
+            self.sink_description.clone().into(),
+        );
         f
     }
 }
@@ -119,7 +131,11 @@ impl Registry {
             .graph
             .links
             .iter()
-            .filter(|l| l.sink == c.sink && l.media_type == c.media_type && l.sink_description == c.sink_description)
+            .filter(|l| {
+                l.sink == c.sink
+                    && l.media_type == c.media_type
+                    && l.sink_description == c.sink_description
+            })
             .cloned()
             .collect();
         self.graph.links.retain(|l| !replaced.contains(l));
@@ -133,7 +149,14 @@ impl Registry {
     }
 
     /// Removes matching links; returns how many.
-    pub(crate) fn unlink(&mut self, source: &ObjectId, sink: &ObjectId, ty: Option<MediaType>, sd: &str, kd: &str) -> usize {
+    pub(crate) fn unlink(
+        &mut self,
+        source: &ObjectId,
+        sink: &ObjectId,
+        ty: Option<MediaType>,
+        sd: &str,
+        kd: &str,
+    ) -> usize {
         let gone: Vec<Connection> = self
             .graph
             .links
@@ -166,11 +189,20 @@ fn is_endpoint(reg: &Registry, id: &ObjectId) -> bool {
 
 /// The real media source feeding `element`'s input of type `ty`, following pass-through
 /// elements, filters, HubPorts and dispatchers upstream.
-fn upstream(reg: &Registry, element: &ObjectId, ty: MediaType, seen: &mut HashSet<ObjectId>) -> Option<ObjectId> {
+fn upstream(
+    reg: &Registry,
+    element: &ObjectId,
+    ty: MediaType,
+    seen: &mut HashSet<ObjectId>,
+) -> Option<ObjectId> {
     if !seen.insert(element.clone()) {
         return None;
     }
-    let link = reg.graph.links.iter().find(|l| &l.sink == element && l.media_type == ty)?;
+    let link = reg
+        .graph
+        .links
+        .iter()
+        .find(|l| &l.sink == element && l.media_type == ty)?;
     let src = &link.source;
     if is_endpoint(reg, src) {
         return Some(src.clone());
@@ -200,12 +232,20 @@ pub(super) fn routes_of(reg: &Registry, pipeline: &ObjectId) -> Vec<Route> {
         if obj.pipeline.as_ref() != Some(pipeline) {
             continue;
         }
-        let ClassState::WebRtc(sink) = &obj.state else { continue };
+        let ClassState::WebRtc(sink) = &obj.state else {
+            continue;
+        };
         for ty in [MediaType::Audio, MediaType::Video] {
-            let Some(kind) = ty.media_kind() else { continue };
+            let Some(kind) = ty.media_kind() else {
+                continue;
+            };
             if let Some(src) = upstream(reg, &obj.id, ty, &mut HashSet::new()) {
                 if let Some(ClassState::WebRtc(s)) = reg.get(&src).map(|o| &o.state) {
-                    routes.push(Route { source: s.key(), kind, sink: sink.key() });
+                    routes.push(Route {
+                        source: s.key(),
+                        kind,
+                        sink: sink.key(),
+                    });
                 }
             }
         }

@@ -5,7 +5,12 @@ use super::{opt_str, ClassState, Outcome, Registry};
 use kurento_protocol::{ErrorKind, ObjectId, RpcError};
 use serde_json::{Map, Value};
 
-fn port_of(reg: &Registry, hub: &ObjectId, p: &Map<String, Value>, key: &str) -> Result<ObjectId, RpcError> {
+fn port_of(
+    reg: &Registry,
+    hub: &ObjectId,
+    p: &Map<String, Value>,
+    key: &str,
+) -> Result<ObjectId, RpcError> {
     let port = ObjectId::from_wire(opt_str(p, key).unwrap_or_default());
     let obj = reg.require(&port)?;
     if obj.parent.as_ref() != Some(hub) {
@@ -40,7 +45,11 @@ pub(super) fn invoke(
             Outcome::null()
         }
         ("DispatcherOneToMany", "setSource" | "removeSource") => {
-            let new = if method == "setSource" { Some(port_of(reg, id, p, "source")?) } else { None };
+            let new = if method == "setSource" {
+                Some(port_of(reg, id, p, "source")?)
+            } else {
+                None
+            };
             if let Some(o) = reg.get_mut(id) {
                 o.state = ClassState::DispatcherOneToMany { source: new };
             }

@@ -13,7 +13,12 @@ fn desc(p: &Map<String, Value>, key: &str) -> String {
     opt_str(p, key).unwrap_or("default").to_string()
 }
 
-pub(super) fn invoke(reg: &mut Registry, id: &ObjectId, method: &str, p: &Map<String, Value>) -> Result<Outcome, RpcError> {
+pub(super) fn invoke(
+    reg: &mut Registry,
+    id: &ObjectId,
+    method: &str,
+    p: &Map<String, Value>,
+) -> Result<Outcome, RpcError> {
     match method {
         "connect" | "disconnect" => {
             let sink = ObjectId::from_wire(opt_str(p, "sink").unwrap_or_default());

@@ -5,12 +5,27 @@ use kurento_protocol::model::marshal::complex;
 use kurento_protocol::{ErrorKind, ObjectId, RpcError};
 use serde_json::{Map, Value};
 
-pub(super) fn invoke(reg: &mut Registry, id: &ObjectId, method: &str, p: &Map<String, Value>) -> Result<Outcome, RpcError> {
-    let key = p.get("key").and_then(Value::as_str).unwrap_or_default().to_string();
-    let obj = reg.get_mut(id).ok_or_else(|| RpcError::object_not_found(id.as_str()))?;
+pub(super) fn invoke(
+    reg: &mut Registry,
+    id: &ObjectId,
+    method: &str,
+    p: &Map<String, Value>,
+) -> Result<Outcome, RpcError> {
+    let key = p
+        .get("key")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let obj = reg
+        .get_mut(id)
+        .ok_or_else(|| RpcError::object_not_found(id.as_str()))?;
     match method {
         "addTag" => {
-            let value = p.get("value").and_then(Value::as_str).unwrap_or_default().to_string();
+            let value = p
+                .get("value")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
             match obj.tags.iter_mut().find(|(k, _)| *k == key) {
                 Some(t) => t.1 = value,
                 None => obj.tags.push((key, value)),
@@ -23,7 +38,10 @@ pub(super) fn invoke(reg: &mut Registry, id: &ObjectId, method: &str, p: &Map<St
         }
         "getTag" => match obj.tags.iter().find(|(k, _)| *k == key) {
             Some((_, v)) => Outcome::value(v.clone()),
-            None => Err(RpcError::new(ErrorKind::MediaObjectTagKeyNotFound, format!("Tag key '{key}' not found"))),
+            None => Err(RpcError::new(
+                ErrorKind::MediaObjectTagKeyNotFound,
+                format!("Tag key '{key}' not found"),
+            )),
         },
         "getTags" => Outcome::value(tags_value(&obj.tags)),
         _ => Err(super::unimplemented::method("MediaObject", method)),
@@ -43,10 +61,18 @@ pub(crate) fn tags_value(tags: &[(String, String)]) -> Value {
     )
 }
 
-pub(super) fn get(_reg: &Registry, obj: &MediaObject, prop: &str) -> Option<Result<Outcome, RpcError>> {
+pub(super) fn get(
+    _reg: &Registry,
+    obj: &MediaObject,
+    prop: &str,
+) -> Option<Result<Outcome, RpcError>> {
     Some(Outcome::value(match prop {
         "id" => obj.id.as_str().into(),
-        "name" => obj.name.clone().unwrap_or_else(|| obj.id.to_string()).into(),
+        "name" => obj
+            .name
+            .clone()
+            .unwrap_or_else(|| obj.id.to_string())
+            .into(),
         "mediaPipeline" => match &obj.pipeline {
             Some(p) => p.as_str().into(),
             None => Value::Null,
@@ -55,7 +81,9 @@ pub(super) fn get(_reg: &Registry, obj: &MediaObject, prop: &str) -> Option<Resu
             Some(p) => p.as_str().into(),
             None => Value::Null,
         },
-        "children" | "childs" => Value::Array(obj.children.iter().map(|c| c.as_str().into()).collect()),
+        "children" | "childs" => {
+            Value::Array(obj.children.iter().map(|c| c.as_str().into()).collect())
+        }
         "sendTagsInEvents" => obj.send_tags_in_events.into(),
         "creationTime" => obj.creation_time.into(),
         _ => return None,

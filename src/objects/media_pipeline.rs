@@ -12,7 +12,9 @@ pub struct PipelineState {
 
 impl PipelineState {
     pub fn new(env: &MediaEnv, id: &ObjectId) -> Self {
-        PipelineState { media: PipelineMedia::spawn(id.to_string(), env.events.clone()) }
+        PipelineState {
+            media: PipelineMedia::spawn(id.to_string(), env.events.clone()),
+        }
     }
 
     pub fn set_routes(&self, routes: Vec<Route>) {
@@ -25,35 +27,69 @@ impl PipelineState {
     }
 }
 
-pub(super) fn invoke(reg: &mut Registry, id: &ObjectId, method: &str, _p: &Map<String, Value>) -> Result<Outcome, RpcError> {
+pub(super) fn invoke(
+    reg: &mut Registry,
+    id: &ObjectId,
+    method: &str,
+    _p: &Map<String, Value>,
+) -> Result<Outcome, RpcError> {
     match method {
         "getGstreamerDot" => Outcome::value(dot(reg, id)),
         _ => Err(super::unimplemented::method("MediaPipeline", method)),
     }
 }
 
-pub(super) fn get(_reg: &Registry, _obj: &MediaObject, _prop: &str) -> Option<Result<Outcome, RpcError>> {
+pub(super) fn get(
+    _reg: &Registry,
+    _obj: &MediaObject,
+    _prop: &str,
+) -> Option<Result<Outcome, RpcError>> {
     None
 }
 
 /// The pipeline's elements and links as a DOT graph: what KMS users paste into Graphviz, for our
 /// own forwarding graph rather than a GStreamer one.
 pub(crate) fn dot(reg: &Registry, pipeline: &ObjectId) -> String {
-    let short = |id: &ObjectId| id.as_str().rsplit('/').next().unwrap_or_default().to_string();
+    let short = |id: &ObjectId| {
+        id.as_str()
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .to_string()
+    };
     let mut out = String::new();
     let _ = writeln!(out, "digraph pipeline {{");
     let _ = writeln!(out, "  rankdir=LR;");
     let _ = writeln!(out, "  label=\"{}\";", short(pipeline));
-    let mut ids: Vec<&MediaObject> =
-        reg.objects.values().filter(|o| o.pipeline.as_ref() == Some(pipeline) && &o.id != pipeline).collect();
+    let mut ids: Vec<&MediaObject> = reg
+        .objects
+        .values()
+        .filter(|o| o.pipeline.as_ref() == Some(pipeline) && &o.id != pipeline)
+        .collect();
     ids.sort_by(|a, b| a.id.cmp(&b.id));
     for o in &ids {
-        let kind = if matches!(o.state, ClassState::WebRtc(_)) { "box" } else { "ellipse" };
-        let _ = writeln!(out, "  \"{}\" [label=\"{}\\n{}\", shape={kind}];", o.id, o.class.name, short(&o.id));
+        let kind = if matches!(o.state, ClassState::WebRtc(_)) {
+            "box"
+        } else {
+            "ellipse"
+        };
+        let _ = writeln!(
+            out,
+            "  \"{}\" [label=\"{}\\n{}\", shape={kind}];",
+            o.id,
+            o.class.name,
+            short(&o.id)
+        );
     }
     for c in reg.connections() {
         if ids.iter().any(|o| o.id == c.source) {
-            let _ = writeln!(out, "  \"{}\" -> \"{}\" [label=\"{}\"];", c.source, c.sink, c.media_type.as_str());
+            let _ = writeln!(
+                out,
+                "  \"{}\" -> \"{}\" [label=\"{}\"];",
+                c.source,
+                c.sink,
+                c.media_type.as_str()
+            );
         }
     }
     let _ = writeln!(out, "}}");

@@ -137,7 +137,10 @@ pub struct Registry {
 }
 
 fn now_secs() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }
 
 impl Registry {
@@ -187,10 +190,14 @@ impl Registry {
         if id.is_newref() {
             return Err(RpcError::new(
                 ErrorKind::MediaObjectNotFoundTransactionNoCommit,
-                format!("Object '{id}' not found: 'newref:' ids are only valid inside a transaction"),
+                format!(
+                    "Object '{id}' not found: 'newref:' ids are only valid inside a transaction"
+                ),
             ));
         }
-        self.objects.get(id).ok_or_else(|| RpcError::object_not_found(id.as_str()))
+        self.objects
+            .get(id)
+            .ok_or_else(|| RpcError::object_not_found(id.as_str()))
     }
 
     pub fn len(&self) -> usize {
@@ -210,12 +217,25 @@ impl Registry {
         std::mem::take(&mut self.events)
     }
 
-    pub(crate) fn raise(&mut self, source: &ObjectId, name: &'static str, fields: Map<String, Value>) {
-        self.events.push(RaisedEvent { source: source.clone(), name, fields });
+    pub(crate) fn raise(
+        &mut self,
+        source: &ObjectId,
+        name: &'static str,
+        fields: Map<String, Value>,
+    ) {
+        self.events.push(RaisedEvent {
+            source: source.clone(),
+            name,
+            fields,
+        });
     }
 
     pub fn pipelines(&self) -> Vec<ObjectId> {
-        let mut v: Vec<&MediaObject> = self.objects.values().filter(|o| o.class.name == "MediaPipeline").collect();
+        let mut v: Vec<&MediaObject> = self
+            .objects
+            .values()
+            .filter(|o| o.class.name == "MediaPipeline")
+            .collect();
         v.sort_by(|a, b| a.creation_time.cmp(&b.creation_time).then(a.id.cmp(&b.id)));
         v.into_iter().map(|o| o.id.clone()).collect()
     }
@@ -230,14 +250,22 @@ impl Registry {
         session: &SessionId,
     ) -> Result<ObjectId, RpcError> {
         let parent = match (params.get("mediaPipeline"), params.get("hub")) {
-            (Some(Value::String(p)), _) | (None, Some(Value::String(p))) => Some(ObjectId::from_wire(p)),
+            (Some(Value::String(p)), _) | (None, Some(Value::String(p))) => {
+                Some(ObjectId::from_wire(p))
+            }
             _ => None,
         };
         let (id, pipeline) = match &parent {
             Some(p) => {
                 let parent_obj = self.require(p)?;
-                let pipeline = parent_obj.pipeline.clone().unwrap_or_else(|| parent_obj.id.clone());
-                (ObjectId::new_child(p, uuid, MODULE, &class.name), Some(pipeline))
+                let pipeline = parent_obj
+                    .pipeline
+                    .clone()
+                    .unwrap_or_else(|| parent_obj.id.clone());
+                (
+                    ObjectId::new_child(p, uuid, MODULE, &class.name),
+                    Some(pipeline),
+                )
             }
             None => (ObjectId::new_root(uuid, MODULE, &class.name), None),
         };
@@ -254,7 +282,9 @@ impl Registry {
             id: id.clone(),
             class,
             parent: parent.clone(),
-            pipeline: pipeline.clone().or_else(|| (class.name == "MediaPipeline").then(|| id.clone())),
+            pipeline: pipeline
+                .clone()
+                .or_else(|| (class.name == "MediaPipeline").then(|| id.clone())),
             children: Vec::new(),
             name: None,
             tags: Vec::new(),
@@ -286,10 +316,14 @@ impl Registry {
         props: &Map<String, Value>,
     ) -> Result<ClassState, RpcError> {
         Ok(match class.name.as_str() {
-            "MediaPipeline" => ClassState::Pipeline(media_pipeline::PipelineState::new(&self.media, id)),
+            "MediaPipeline" => {
+                ClassState::Pipeline(media_pipeline::PipelineState::new(&self.media, id))
+            }
             "WebRtcEndpoint" => {
                 let pipeline = pipeline.ok_or_else(|| RpcError::param_required("mediaPipeline"))?;
-                ClassState::WebRtc(Box::new(web_rtc_endpoint::WebRtcState::new(self, id, pipeline, props)?))
+                ClassState::WebRtc(Box::new(web_rtc_endpoint::WebRtcState::new(
+                    self, id, pipeline, props,
+                )?))
             }
             "DispatcherOneToMany" => ClassState::DispatcherOneToMany { source: None },
             _ => ClassState::None,
@@ -333,7 +367,8 @@ impl Registry {
     /// Releases an object and everything under it, for every session. Unknown ids are not an error.
     /// Returns the destroyed ids, children before parents.
     pub fn release(&mut self, id: &ObjectId) -> Vec<ObjectId> {
-        if id.as_str() == kurento_protocol::ids::SERVER_MANAGER_ID || !self.objects.contains_key(id) {
+        if id.as_str() == kurento_protocol::ids::SERVER_MANAGER_ID || !self.objects.contains_key(id)
+        {
             return Vec::new();
         }
         let mut order = Vec::new();
@@ -390,7 +425,9 @@ impl Registry {
         facts: &ServerFacts,
     ) -> Result<Outcome, RpcError> {
         match op {
-            Operation::Get { class, property } => self.get_property(id, &class.name, &property.name, facts),
+            Operation::Get { class, property } => {
+                self.get_property(id, &class.name, &property.name, facts)
+            }
             Operation::Set { property, .. } => {
                 let v = params.get(&property.name).cloned().unwrap_or(Value::Null);
                 self.set_property(id, &property.name, v)
@@ -406,16 +443,25 @@ impl Registry {
                     "SdpEndpoint" => sdp_endpoint::invoke(self, id, m, p),
                     "BaseRtpEndpoint" => base_rtp_endpoint::invoke(self, id, m, p),
                     "WebRtcEndpoint" => web_rtc_endpoint::invoke(self, id, m, p),
-                    "Hub" | "Dispatcher" | "DispatcherOneToMany" | "Composite" | "Mixer" | "AlphaBlending" => {
-                        hubs::invoke(self, id, &class.name, m, p)
-                    }
+                    "Hub"
+                    | "Dispatcher"
+                    | "DispatcherOneToMany"
+                    | "Composite"
+                    | "Mixer"
+                    | "AlphaBlending" => hubs::invoke(self, id, &class.name, m, p),
                     other => Err(unimplemented::method(other, m)),
                 }
             }
         }
     }
 
-    fn get_property(&self, id: &ObjectId, declaring: &str, prop: &str, facts: &ServerFacts) -> Result<Outcome, RpcError> {
+    fn get_property(
+        &self,
+        id: &ObjectId,
+        declaring: &str,
+        prop: &str,
+        facts: &ServerFacts,
+    ) -> Result<Outcome, RpcError> {
         let obj = self.require(id)?;
         let computed = match declaring {
             "MediaObject" => media_object::get(self, obj, prop),

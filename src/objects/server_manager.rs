@@ -8,10 +8,18 @@ use serde_json::{json, Map, Value};
 /// The version reported to clients: the KMS generation whose protocol we implement.
 pub const KMS_VERSION: &str = "6.18.1";
 
-pub(super) fn invoke(reg: &mut Registry, _id: &ObjectId, method: &str, p: &Map<String, Value>) -> Result<Outcome, RpcError> {
+pub(super) fn invoke(
+    reg: &mut Registry,
+    _id: &ObjectId,
+    method: &str,
+    p: &Map<String, Value>,
+) -> Result<Outcome, RpcError> {
     match method {
         "getKmd" => {
-            let name = p.get("moduleName").and_then(Value::as_str).unwrap_or_default();
+            let name = p
+                .get("moduleName")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
             let m = model::model();
             if !m.modules.iter().any(|x| x.name == name) {
                 return Err(RpcError::new(
@@ -20,20 +28,33 @@ pub(super) fn invoke(reg: &mut Registry, _id: &ObjectId, method: &str, p: &Map<S
                 ));
             }
             // Our digest of the module's interface (classes it declares), as JSON text.
-            let classes: Vec<&model::ClassDef> = m.classes.iter().filter(|c| c.module == name).collect();
-            let text = serde_json::to_string(&json!({"name": name, "version": KMS_VERSION, "remoteClasses": classes}))
-                .map_err(RpcError::internal)?;
+            let classes: Vec<&model::ClassDef> =
+                m.classes.iter().filter(|c| c.module == name).collect();
+            let text = serde_json::to_string(
+                &json!({"name": name, "version": KMS_VERSION, "remoteClasses": classes}),
+            )
+            .map_err(RpcError::internal)?;
             Outcome::value(text)
         }
-        "getCpuCount" => Outcome::value(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) as i64),
+        "getCpuCount" => Outcome::value(
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1) as i64,
+        ),
         "getUsedCpu" => {
-            let interval = p.get("interval").and_then(Value::as_i64).unwrap_or(1000).clamp(0, 10_000) as u64;
+            let interval = p
+                .get("interval")
+                .and_then(Value::as_i64)
+                .unwrap_or(1000)
+                .clamp(0, 10_000) as u64;
             Ok(Outcome::Pending(Box::pin(async move {
                 let before = crate::sysinfo::process_cpu_seconds();
                 let t0 = std::time::Instant::now();
                 tokio::time::sleep(std::time::Duration::from_millis(interval.max(10))).await;
                 let after = crate::sysinfo::process_cpu_seconds();
-                let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) as f64;
+                let cores = std::thread::available_parallelism()
+                    .map(|n| n.get())
+                    .unwrap_or(1) as f64;
                 let wall = t0.elapsed().as_secs_f64().max(1e-3);
                 Ok(json!(((after - before) / wall / cores * 100.0) as f32))
             })))
@@ -68,12 +89,26 @@ pub(crate) fn server_info() -> Value {
     complex("ServerInfo", f)
 }
 
-pub(super) fn get(reg: &Registry, _obj: &MediaObject, prop: &str, facts: &ServerFacts) -> Option<Result<Outcome, RpcError>> {
+pub(super) fn get(
+    reg: &Registry,
+    _obj: &MediaObject,
+    prop: &str,
+    facts: &ServerFacts,
+) -> Option<Result<Outcome, RpcError>> {
     Some(Outcome::value(match prop {
         "info" => server_info(),
-        "pipelines" => Value::Array(reg.pipelines().into_iter().map(|p| p.as_str().into()).collect()),
+        "pipelines" => Value::Array(
+            reg.pipelines()
+                .into_iter()
+                .map(|p| p.as_str().into())
+                .collect(),
+        ),
         "sessions" => json!(facts.sessions),
-        "metadata" => json!({"server": "kurento-media-server-rs", "version": env!("CARGO_PKG_VERSION")}).to_string().into(),
+        "metadata" => {
+            json!({"server": "kurento-media-server-rs", "version": env!("CARGO_PKG_VERSION")})
+                .to_string()
+                .into()
+        }
         _ => return None,
     }))
 }

@@ -48,11 +48,20 @@ impl WebRtcState {
         };
         let media = p.media.clone();
         let mut cfg = reg.media.webrtc.clone();
-        cfg.recvonly = props.get("recvonly").and_then(Value::as_bool).unwrap_or(false);
-        cfg.sendonly = props.get("sendonly").and_then(Value::as_bool).unwrap_or(false);
+        cfg.recvonly = props
+            .get("recvonly")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        cfg.sendonly = props
+            .get("sendonly")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
         let key = EndpointKey::next();
         let handle = webrtc::spawn_endpoint(cfg, media.event_sender(key)).map_err(|e| {
-            RpcError::new(ErrorKind::NotEnoughResources, format!("Cannot create WebRtcEndpoint: {e}"))
+            RpcError::new(
+                ErrorKind::NotEnoughResources,
+                format!("Cannot create WebRtcEndpoint: {e}"),
+            )
         })?;
         media.attach(key, handle.clone());
         reg.endpoints.insert(key, id.clone());
@@ -108,7 +117,11 @@ impl SdpOps {
             if sdp.trim().is_empty() {
                 return Err(RpcError::new(ErrorKind::SdpParseError, "Empty SDP offer"));
             }
-            self.0.process_offer(sdp).await.map(Value::String).map_err(sdp_error(ErrorKind::SdpEndPointProcessOfferError))
+            self.0
+                .process_offer(sdp)
+                .await
+                .map(Value::String)
+                .map_err(sdp_error(ErrorKind::SdpEndPointProcessOfferError))
         }))
     }
     pub fn process_answer(self, sdp: String) -> Outcome {
@@ -116,7 +129,11 @@ impl SdpOps {
             if sdp.trim().is_empty() {
                 return Err(RpcError::new(ErrorKind::SdpParseError, "Empty SDP answer"));
             }
-            self.0.process_answer(sdp).await.map(Value::String).map_err(sdp_error(ErrorKind::SdpEndPointProcessAnswerError))
+            self.0
+                .process_answer(sdp)
+                .await
+                .map(Value::String)
+                .map_err(sdp_error(ErrorKind::SdpEndPointProcessAnswerError))
         }))
     }
     pub fn generate_offer(self, audio: bool, video: bool) -> Outcome {
@@ -131,14 +148,20 @@ impl SdpOps {
     pub fn local_sdp(self) -> Outcome {
         Outcome::Pending(Box::pin(async move {
             self.0.local_sdp().await.map(Value::String).ok_or_else(|| {
-                RpcError::new(ErrorKind::SdpEndPointNoLocalSdpError, "No local SDP: generate or process an offer first")
+                RpcError::new(
+                    ErrorKind::SdpEndPointNoLocalSdpError,
+                    "No local SDP: generate or process an offer first",
+                )
             })
         }))
     }
     pub fn remote_sdp(self) -> Outcome {
         Outcome::Pending(Box::pin(async move {
             self.0.remote_sdp().await.map(Value::String).ok_or_else(|| {
-                RpcError::new(ErrorKind::SdpEndPointNoRemoteSdpError, "No remote SDP: process an offer or answer first")
+                RpcError::new(
+                    ErrorKind::SdpEndPointNoRemoteSdpError,
+                    "No remote SDP: process an offer or answer first",
+                )
             })
         }))
     }
@@ -151,7 +174,12 @@ fn state_of<'a>(reg: &'a Registry, id: &ObjectId) -> Result<&'a WebRtcState, Rpc
     }
 }
 
-pub(super) fn invoke(reg: &mut Registry, id: &ObjectId, method: &str, p: &Map<String, Value>) -> Result<Outcome, RpcError> {
+pub(super) fn invoke(
+    reg: &mut Registry,
+    id: &ObjectId,
+    method: &str,
+    p: &Map<String, Value>,
+) -> Result<Outcome, RpcError> {
     let h = state_of(reg, id)?.handle.clone();
     match method {
         "gatherCandidates" => Ok(Outcome::Pending(Box::pin(async move {
@@ -163,8 +191,15 @@ pub(super) fn invoke(reg: &mut Registry, id: &ObjectId, method: &str, p: &Map<St
         "addIceCandidate" => {
             let c = p.get("candidate").and_then(Value::as_object);
             let init = IceCandidateInit {
-                candidate: c.and_then(|c| c.get("candidate")).and_then(Value::as_str).unwrap_or_default().to_string(),
-                sdp_mid: c.and_then(|c| c.get("sdpMid")).and_then(Value::as_str).map(str::to_string),
+                candidate: c
+                    .and_then(|c| c.get("candidate"))
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
+                sdp_mid: c
+                    .and_then(|c| c.get("sdpMid"))
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
                 sdp_mline_index: c
                     .and_then(|c| c.get("sdpMLineIndex"))
                     .and_then(Value::as_u64)
@@ -181,8 +216,14 @@ pub(super) fn invoke(reg: &mut Registry, id: &ObjectId, method: &str, p: &Map<St
     }
 }
 
-pub(super) fn get(_reg: &Registry, obj: &MediaObject, prop: &str) -> Option<Result<Outcome, RpcError>> {
-    let ClassState::WebRtc(w) = &obj.state else { return None };
+pub(super) fn get(
+    _reg: &Registry,
+    obj: &MediaObject,
+    prop: &str,
+) -> Option<Result<Outcome, RpcError>> {
+    let ClassState::WebRtc(w) = &obj.state else {
+        return None;
+    };
     match prop {
         "ICECandidatePairs" => Some(Outcome::value(Value::Array(
             w.pairs
@@ -229,7 +270,10 @@ pub(super) fn property_changed(reg: &mut Registry, id: &ObjectId, prop: &str, v:
     let props = reg.get(id).map(|o| o.props.clone()).unwrap_or_default();
     match prop {
         "stunServerAddress" | "stunServerPort" => {
-            let addr = props.get("stunServerAddress").and_then(Value::as_str).map(str::to_string);
+            let addr = props
+                .get("stunServerAddress")
+                .and_then(Value::as_str)
+                .map(str::to_string);
             let port = props
                 .get("stunServerPort")
                 .and_then(Value::as_u64)
@@ -251,7 +295,11 @@ pub(super) fn property_changed(reg: &mut Registry, id: &ObjectId, prop: &str, v:
 }
 
 /// getStats: inbound and outbound RTP figures of a WebRtcEndpoint; other elements report none.
-pub(super) fn stats(reg: &Registry, id: &ObjectId, ty: Option<MediaType>) -> Result<Outcome, RpcError> {
+pub(super) fn stats(
+    reg: &Registry,
+    id: &ObjectId,
+    ty: Option<MediaType>,
+) -> Result<Outcome, RpcError> {
     let obj = reg.require(id)?;
     let ClassState::WebRtc(w) = &obj.state else {
         return Outcome::value(Value::Object(Map::new()));
@@ -262,33 +310,48 @@ pub(super) fn stats(reg: &Registry, id: &ObjectId, ty: Option<MediaType>) -> Res
         None => vec![MediaKind::Audio, MediaKind::Video],
     };
     Ok(Outcome::Pending(Box::pin(async move {
-        let s = h.stats().await.map_err(|e| RpcError::new(ErrorKind::UnexpectedError, e.to_string()))?;
+        let s = h
+            .stats()
+            .await
+            .map_err(|e| RpcError::new(ErrorKind::UnexpectedError, e.to_string()))?;
         Ok(crate::objects::stats::to_kurento(&s, &kinds))
     })))
 }
 
 /// Turns one media event of an endpoint into Kurento events and state.
 pub(crate) fn on_media_event(reg: &mut Registry, key: EndpointKey, ev: WebRtcEvent) {
-    let Some(id) = reg.endpoints.get(&key).cloned() else { return };
+    let Some(id) = reg.endpoints.get(&key).cloned() else {
+        return;
+    };
     let mut raise: Vec<(&'static str, Map<String, Value>)> = Vec::new();
     let mut flow_out_sinks: Vec<(ObjectId, MediaKind)> = Vec::new();
     {
         let Some(obj) = reg.get_mut(&id) else { return };
-        let ClassState::WebRtc(w) = &mut obj.state else { return };
+        let ClassState::WebRtc(w) = &mut obj.state else {
+            return;
+        };
         match ev {
             WebRtcEvent::IceCandidateFound(c) => {
                 let mut m = Map::new();
                 m.insert("candidate".into(), c.candidate.into());
                 m.insert("sdpMid".into(), c.sdp_mid.unwrap_or_default().into());
-                m.insert("sdpMLineIndex".into(), c.sdp_mline_index.unwrap_or(0).into());
+                m.insert(
+                    "sdpMLineIndex".into(),
+                    c.sdp_mline_index.unwrap_or(0).into(),
+                );
                 let mut f = Map::new();
                 f.insert("candidate".into(), complex("IceCandidate", m));
                 raise.push(("IceCandidateFound", f));
             }
             WebRtcEvent::IceGatheringDone => raise.push(("IceGatheringDone", Map::new())),
-            WebRtcEvent::IceComponentStateChanged { stream_id, component_id, state } => {
+            WebRtcEvent::IceComponentStateChanged {
+                stream_id,
+                component_id,
+                state,
+            } => {
                 let st = state.as_kurento();
-                w.ice.retain(|(s, c, _)| !(*s == stream_id && *c == component_id));
+                w.ice
+                    .retain(|(s, c, _)| !(*s == stream_id && *c == component_id));
                 w.ice.push((stream_id, component_id, st));
                 let mut f = Map::new();
                 f.insert("streamId".into(), stream_id.into());
@@ -311,9 +374,16 @@ pub(crate) fn on_media_event(reg: &mut Registry, key: EndpointKey, ev: WebRtcEve
             }
             WebRtcEvent::ConnectionStateChanged { connected } => {
                 if connected != w.connected {
-                    let (old, new) = if connected { ("DISCONNECTED", "CONNECTED") } else { ("CONNECTED", "DISCONNECTED") };
+                    let (old, new) = if connected {
+                        ("DISCONNECTED", "CONNECTED")
+                    } else {
+                        ("CONNECTED", "DISCONNECTED")
+                    };
                     w.connected = connected;
-                    raise.push(("ConnectionStateChanged", json_map(json!({"oldState": old, "newState": new}))));
+                    raise.push((
+                        "ConnectionStateChanged",
+                        json_map(json!({"oldState": old, "newState": new})),
+                    ));
                 }
             }
             WebRtcEvent::DtlsStateChanged(s) => {
@@ -327,7 +397,10 @@ pub(crate) fn on_media_event(reg: &mut Registry, key: EndpointKey, ev: WebRtcEve
                 let i = kind_index(kind);
                 if !w.media_connected {
                     w.media_connected = true;
-                    raise.push(("MediaStateChanged", json_map(json!({"oldState": "DISCONNECTED", "newState": "CONNECTED"}))));
+                    raise.push((
+                        "MediaStateChanged",
+                        json_map(json!({"oldState": "DISCONNECTED", "newState": "CONNECTED"})),
+                    ));
                     raise.push(("MediaSessionStarted", Map::new()));
                 }
                 if !w.flow_in[i] {
@@ -375,8 +448,12 @@ pub(crate) fn on_media_event(reg: &mut Registry, key: EndpointKey, ev: WebRtcEve
 }
 
 fn sinks_of(reg: &Registry, src: &ObjectId, kind: MediaKind) -> Vec<ObjectId> {
-    let Some(pipeline) = reg.get(src).and_then(|o| o.pipeline.clone()) else { return Vec::new() };
-    let Some(ClassState::WebRtc(sw)) = reg.get(src).map(|o| &o.state) else { return Vec::new() };
+    let Some(pipeline) = reg.get(src).and_then(|o| o.pipeline.clone()) else {
+        return Vec::new();
+    };
+    let Some(ClassState::WebRtc(sw)) = reg.get(src).map(|o| &o.state) else {
+        return Vec::new();
+    };
     let src_key = sw.key;
     super::graph::routes_of(reg, &pipeline)
         .into_iter()

@@ -28,7 +28,8 @@ pub struct State {
     pub sessions: Sessions,
     pub registry: Registry,
     pub subscriptions: Subscriptions,
-    cache: HashMap<(SessionId, String), (Instant, String)>,
+    /// (session, request id) → (when, the request as received, the reply).
+    cache: HashMap<(SessionId, String), (Instant, String, String)>,
 }
 
 pub struct Dispatcher {
@@ -45,7 +46,9 @@ struct Resolver<'a>(&'a Registry);
 
 impl RefResolver for Resolver<'_> {
     fn class_of(&self, id: &str) -> Option<String> {
-        self.0.get(&ObjectId::from_wire(id)).map(|o| o.class.name.clone())
+        self.0
+            .get(&ObjectId::from_wire(id))
+            .map(|o| o.class.name.clone())
     }
 }
 
@@ -53,7 +56,10 @@ impl RefResolver for Resolver<'_> {
 enum Step {
     Done(Result<Value, RpcError>),
     /// Waits on the media side; the closure builds the result object from the operation's value.
-    Wait(crate::objects::BoxFuture<Result<Value, RpcError>>, SessionId),
+    Wait(
+        crate::objects::BoxFuture<Result<Value, RpcError>>,
+        SessionId,
+    ),
 }
 
 impl Dispatcher {
@@ -90,7 +96,9 @@ impl Dispatcher {
                 return;
             }
         };
-        let reply = self.handle_request(conn, req.id.clone(), &req.method, req.params).await;
+        let reply = self
+            .handle_request(conn, req.id.clone(), &req.method, req.params)
+            .await;
         if let (Some(id), Some(reply)) = (req.id, reply) {
             let v = match reply {
                 Ok(result) => jsonrpc::response_ok(&id, result),
@@ -130,11 +138,20 @@ impl Dispatcher {
             }
             _ => None,
         };
+        // A retry repeats the request exactly; a new request that merely reuses an id (a second
+        // client adopting the session counts from 0 again) must not be answered from the cache.
+        let fingerprint = format!("{method_name}{}", Value::Object(params.0.clone()));
         if let Some(key) = &cache_key {
             let mut st = self.lock();
-            st.cache.retain(|_, (t, _)| t.elapsed() < REQUEST_CACHE_TTL);
-            if let Some((_, cached)) = st.cache.get(key) {
-                debug!(method = method_name, "duplicate request answered from the cache");
+            st.cache
+                .retain(|_, (t, _, _)| t.elapsed() < REQUEST_CACHE_TTL);
+            if let Some((_, _, cached)) =
+                st.cache.get(key).filter(|(_, req, _)| *req == fingerprint)
+            {
+                debug!(
+                    method = method_name,
+                    "duplicate request answered from the cache"
+                );
                 return Some(serde_json::from_str(cached).map_err(RpcError::internal));
             }
         }
@@ -145,7 +162,9 @@ impl Dispatcher {
                 st.sessions.bind(conn, &SessionId::from_wire(sid));
             }
             if let Some(key) = cache_key {
-                self.lock().cache.insert(key, (Instant::now(), r.to_string()));
+                self.lock()
+                    .cache
+                    .insert(key, (Instant::now(), fingerprint, r.to_string()));
             }
         }
         Some(result)
@@ -199,7 +218,10 @@ impl Dispatcher {
             let mut p = req.params.unwrap_or_else(|| Value::Object(Map::new()));
             replace_newrefs(&mut p, &responses)?;
             let Value::Object(mut pm) = p else {
-                return Err(RpcError::new(ErrorKind::MalformedTransaction, format!("Params of request '{i}' should be an object")));
+                return Err(RpcError::new(
+                    ErrorKind::MalformedTransaction,
+                    format!("Params of request '{i}' should be an object"),
+                ));
             };
             pm.insert("sessionId".into(), sid.as_str().into());
             let result = match Method::from_name(&req.method) {
@@ -259,7 +281,10 @@ fn replace_newrefs(v: &mut Value, responses: &[Value]) -> Result<(), RpcError> {
                 .and_then(|r| r.get("value"))
                 .cloned()
                 .ok_or_else(|| {
-                    RpcError::new(ErrorKind::MalformedTransaction, format!("Invalid reference '{s}' in transaction"))
+                    RpcError::new(
+                        ErrorKind::MalformedTransaction,
+                        format!("Invalid reference '{s}' in transaction"),
+                    )
                 })?;
             *v = value;
         }
@@ -282,7 +307,8 @@ impl State {
     fn flush_events(&mut self) {
         let events: Vec<RaisedEvent> = self.registry.take_events();
         for ev in &events {
-            self.subscriptions.deliver(&self.sessions, &self.registry, ev);
+            self.subscriptions
+                .deliver(&self.sessions, &self.registry, ev);
             if ev.name == "ObjectDestroyed" {
                 if let Some(id) = ev.fields.get("objectId").and_then(Value::as_str) {
                     self.subscriptions.remove_object(&ObjectId::from_wire(id));
@@ -323,7 +349,13 @@ impl State {
         }
     }
 
-    fn run_inner(&mut self, d: &Dispatcher, conn: &ConnHandle, method: Method, params: &Params) -> Result<Step, RpcError> {
+    fn run_inner(
+        &mut self,
+        d: &Dispatcher,
+        conn: &ConnHandle,
+        method: Method,
+        params: &Params,
+    ) -> Result<Step, RpcError> {
         let ok = |v: Value| Ok(Step::Done(Ok(v)));
         match method {
             Method::Ping => {
@@ -331,8 +363,15 @@ impl State {
                     .get("sessionId")
                     .and_then(Value::as_str)
                     .map(str::to_string)
-                    .or_else(|| self.sessions.session_of_conn(conn.id).map(|s| s.to_string()));
-                if let Some(s) = sid.as_ref().and_then(|s| self.sessions.get_mut(&SessionId::from_wire(s))) {
+                    .or_else(|| {
+                        self.sessions
+                            .session_of_conn(conn.id)
+                            .map(|s| s.to_string())
+                    });
+                if let Some(s) = sid
+                    .as_ref()
+                    .and_then(|s| self.sessions.get_mut(&SessionId::from_wire(s)))
+                {
                     s.in_use = true;
                 }
                 match sid {
@@ -401,25 +440,42 @@ impl State {
                 let given = params.opt_object("operationParams")?;
                 let obj = self.registry.require(&oid)?;
                 let m = model::model();
-                let op = m
-                    .find_operation(&obj.class.name, op_name)
-                    .ok_or_else(|| RpcError::method_with_params_not_found(op_name, given.map_or(0, |g| g.len())))?;
+                let op = m.find_operation(&obj.class.name, op_name).ok_or_else(|| {
+                    RpcError::method_with_params_not_found(op_name, given.map_or(0, |g| g.len()))
+                })?;
                 let refs = Resolver(&self.registry);
                 let checked = match op {
-                    Operation::Method { method, .. } => unmarshal_params(&method.params, given, &refs)?,
+                    Operation::Method { method, .. } => {
+                        unmarshal_params(&method.params, given, &refs)?
+                    }
                     Operation::Set { property, .. } => {
-                        let v = given.and_then(|g| g.get(&property.name)).filter(|v| !v.is_null());
+                        let v = given
+                            .and_then(|g| g.get(&property.name))
+                            .filter(|v| !v.is_null());
                         let v = v.ok_or_else(|| {
-                            RpcError::new(ErrorKind::MarshallError, format!("'{}' parameter is required", property.name))
+                            RpcError::new(
+                                ErrorKind::MarshallError,
+                                format!("'{}' parameter is required", property.name),
+                            )
                         })?;
                         let mut map = Map::new();
-                        map.insert(property.name.clone(), unmarshal_value(&property.ty, &property.name, v, &refs)?);
+                        map.insert(
+                            property.name.clone(),
+                            unmarshal_value(&property.ty, &property.name, v, &refs)?,
+                        );
                         map
                     }
                     Operation::Get { .. } => Map::new(),
                 };
                 let facts = if obj.class.name == "ServerManager" {
-                    ServerFacts { sessions: self.sessions.ids().into_iter().map(|s| s.to_string()).collect() }
+                    ServerFacts {
+                        sessions: self
+                            .sessions
+                            .ids()
+                            .into_iter()
+                            .map(|s| s.to_string())
+                            .collect(),
+                    }
                 } else {
                     ServerFacts::default()
                 };
@@ -511,8 +567,11 @@ impl State {
                 };
                 self.subscriptions.remove_session(&sid);
                 for obj in session.objects.iter().rev() {
-                    let gone =
-                        if release { self.registry.release(obj) } else { self.registry.unref(obj, &sid) };
+                    let gone = if release {
+                        self.registry.release(obj)
+                    } else {
+                        self.registry.unref(obj, &sid)
+                    };
                     self.forget(&gone);
                 }
                 ok(Value::Null)

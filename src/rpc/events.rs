@@ -16,14 +16,28 @@ pub struct Subscriptions {
 }
 
 impl Subscriptions {
-    pub fn add(&mut self, sub: SubscriptionId, session: &SessionId, object: &ObjectId, event: &str) {
-        *self.targets.entry((object.clone(), event.to_string())).or_default().entry(session.clone()).or_default() += 1;
-        self.by_id.insert(sub, (session.clone(), object.clone(), event.to_string()));
+    pub fn add(
+        &mut self,
+        sub: SubscriptionId,
+        session: &SessionId,
+        object: &ObjectId,
+        event: &str,
+    ) {
+        *self
+            .targets
+            .entry((object.clone(), event.to_string()))
+            .or_default()
+            .entry(session.clone())
+            .or_default() += 1;
+        self.by_id
+            .insert(sub, (session.clone(), object.clone(), event.to_string()));
     }
 
     /// Unknown ids are not an error (KMS never fails an unsubscribe).
     pub fn remove(&mut self, sub: &SubscriptionId) {
-        let Some((s, o, e)) = self.by_id.remove(sub) else { return };
+        let Some((s, o, e)) = self.by_id.remove(sub) else {
+            return;
+        };
         let key = (o, e);
         if let Some(sessions) = self.targets.get_mut(&key) {
             if let Some(n) = sessions.get_mut(&s) {
@@ -44,8 +58,12 @@ impl Subscriptions {
     }
 
     pub fn remove_session(&mut self, session: &SessionId) {
-        let ids: Vec<SubscriptionId> =
-            self.by_id.iter().filter(|(_, (s, _, _))| s == session).map(|(k, _)| k.clone()).collect();
+        let ids: Vec<SubscriptionId> = self
+            .by_id
+            .iter()
+            .filter(|(_, (s, _, _))| s == session)
+            .map(|(k, _)| k.clone())
+            .collect();
         for id in ids {
             self.remove(&id);
         }
@@ -61,13 +79,18 @@ impl Subscriptions {
 
     /// Sends one raised event to every session subscribed to any of its names.
     pub fn deliver(&self, sessions: &Sessions, reg: &Registry, ev: &RaisedEvent) {
-        let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or(0);
         let tags: &[(String, String)] = match reg.get(&ev.source) {
             Some(o) if o.send_tags_in_events => &o.tags,
             _ => &[],
         };
         for name in events::names_for(ev.name) {
-            let Some(subscribers) = self.targets.get(&(ev.source.clone(), name.to_string())) else { continue };
+            let Some(subscribers) = self.targets.get(&(ev.source.clone(), name.to_string())) else {
+                continue;
+            };
             let data = events::event_data(name, ev.source.as_str(), &ev.fields, tags, now_ms);
             let text = jsonrpc::on_event(ev.source.as_str(), name, data).to_string();
             for sid in subscribers.keys() {

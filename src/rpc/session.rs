@@ -24,7 +24,12 @@ pub struct ConnHandle {
 
 impl ConnHandle {
     pub fn new(id: ConnId, tx: mpsc::Sender<String>) -> Self {
-        ConnHandle { id, tx, closed: Arc::new(AtomicBool::new(false)), shutdown: Arc::new(Notify::new()) }
+        ConnHandle {
+            id,
+            tx,
+            closed: Arc::new(AtomicBool::new(false)),
+            shutdown: Arc::new(Notify::new()),
+        }
     }
 
     /// Queues a frame. A client that stopped reading fills its queue; it is then disconnected
@@ -34,7 +39,10 @@ impl ConnHandle {
             return;
         }
         if let Err(mpsc::error::TrySendError::Full(_)) = self.tx.try_send(text) {
-            warn!(conn = self.id.0, "outbound queue full: closing the connection of a client that does not read");
+            warn!(
+                conn = self.id.0,
+                "outbound queue full: closing the connection of a client that does not read"
+            );
             self.close();
         }
     }
@@ -76,7 +84,13 @@ pub struct Session {
 
 impl Session {
     fn new(id: SessionId) -> Self {
-        Session { id, conn: None, in_use: true, objects: BTreeSet::new(), subscriptions: HashMap::new() }
+        Session {
+            id,
+            conn: None,
+            in_use: true,
+            objects: BTreeSet::new(),
+            subscriptions: HashMap::new(),
+        }
     }
 }
 
@@ -102,7 +116,10 @@ impl Sessions {
 
     /// KMS accepts a session id it never saw on create/invoke/...: the session is born implicitly.
     pub fn get_or_create(&mut self, id: &SessionId) -> &mut Session {
-        let s = self.sessions.entry(id.clone()).or_insert_with(|| Session::new(id.clone()));
+        let s = self
+            .sessions
+            .entry(id.clone())
+            .or_insert_with(|| Session::new(id.clone()));
         s.in_use = true;
         s
     }
@@ -183,7 +200,10 @@ impl Sessions {
         for s in self.sessions.values_mut() {
             s.in_use = s.conn.as_ref().is_some_and(|c| !c.is_closed());
         }
-        stale.into_iter().filter_map(|id| self.remove(&id)).collect()
+        stale
+            .into_iter()
+            .filter_map(|id| self.remove(&id))
+            .collect()
     }
 
     pub fn all(&self) -> impl Iterator<Item = &Session> {
@@ -211,9 +231,15 @@ mod tests {
         let (c1, _r1) = conn(1);
         let (c2, _r2) = conn(2);
         s.bind(&c1, &sid);
-        assert_eq!(s.get(&sid).and_then(|x| x.conn.as_ref()).map(|c| c.id), Some(ConnId(1)));
+        assert_eq!(
+            s.get(&sid).and_then(|x| x.conn.as_ref()).map(|c| c.id),
+            Some(ConnId(1))
+        );
         s.bind(&c2, &sid);
-        assert_eq!(s.get(&sid).and_then(|x| x.conn.as_ref()).map(|c| c.id), Some(ConnId(2)));
+        assert_eq!(
+            s.get(&sid).and_then(|x| x.conn.as_ref()).map(|c| c.id),
+            Some(ConnId(2))
+        );
         assert_eq!(s.session_of_conn(ConnId(1)), None);
         s.unbind_conn(ConnId(1));
         assert!(s.get(&sid).is_some_and(|x| x.conn.is_some()));

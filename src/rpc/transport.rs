@@ -40,7 +40,11 @@ pub struct TransportConfig {
 static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
 
 /// Accepts plain TCP connections forever.
-pub async fn serve_plain(listener: TcpListener, cfg: Arc<TransportConfig>, dispatcher: Arc<Dispatcher>) {
+pub async fn serve_plain(
+    listener: TcpListener,
+    cfg: Arc<TransportConfig>,
+    dispatcher: Arc<Dispatcher>,
+) {
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {
@@ -73,7 +77,9 @@ pub async fn serve_tls(
                 let d = dispatcher.clone();
                 let acceptor = acceptor.clone();
                 tokio::spawn(async move {
-                    match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await {
+                    match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream))
+                        .await
+                    {
                         Ok(Ok(tls)) => handle_stream(tls, peer, cfg, d).await,
                         Ok(Err(e)) => debug!(%peer, "TLS handshake failed: {e}"),
                         Err(_) => debug!(%peer, "TLS handshake timed out"),
@@ -91,7 +97,10 @@ pub async fn serve_tls(
 /// What the HTTP head asked for.
 #[derive(Debug, PartialEq)]
 pub(crate) enum Upgrade {
-    WebSocket { path: String, accept_key: String },
+    WebSocket {
+        path: String,
+        accept_key: String,
+    },
     /// Anything that is not a complete WebSocket upgrade: answered like websocketpp answers the
     /// KMS health check (HTTP 500) and closed.
     NotWebSocket,
@@ -114,15 +123,22 @@ pub(crate) fn parse_head(buf: &[u8]) -> Option<(Upgrade, usize)> {
             .map(str::trim)
     };
     let is_upgrade = header("upgrade").is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
-        && header("connection")
-            .is_some_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("upgrade")));
+        && header("connection").is_some_and(|v| {
+            v.split(',')
+                .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
+        });
     let key = header("sec-websocket-key");
     let version_ok = header("sec-websocket-version").is_none_or(|v| v == "13");
     match (req.method, req.path, key) {
-        (Some("GET"), Some(path), Some(key)) if is_upgrade && version_ok && !key.is_empty() => Some((
-            Upgrade::WebSocket { path: path.to_string(), accept_key: derive_accept_key(key.as_bytes()) },
-            consumed,
-        )),
+        (Some("GET"), Some(path), Some(key)) if is_upgrade && version_ok && !key.is_empty() => {
+            Some((
+                Upgrade::WebSocket {
+                    path: path.to_string(),
+                    accept_key: derive_accept_key(key.as_bytes()),
+                },
+                consumed,
+            ))
+        }
         _ => Some((Upgrade::NotWebSocket, consumed)),
     }
 }
@@ -134,8 +150,12 @@ pub(crate) fn path_matches(resource: &str, expected: &str) -> bool {
     r == expected.trim_start_matches('/')
 }
 
-async fn handle_stream<S>(mut stream: S, peer: SocketAddr, cfg: Arc<TransportConfig>, dispatcher: Arc<Dispatcher>)
-where
+async fn handle_stream<S>(
+    mut stream: S,
+    peer: SocketAddr,
+    cfg: Arc<TransportConfig>,
+    dispatcher: Arc<Dispatcher>,
+) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let mut buf = Vec::with_capacity(1024);
@@ -182,21 +202,31 @@ where
     let ws_cfg = WebSocketConfig::default()
         .max_message_size(Some(HARD_FRAME_LIMIT))
         .max_frame_size(Some(HARD_FRAME_LIMIT));
-    let mut ws = WebSocketStream::from_partially_read(stream, leftover, Role::Server, Some(ws_cfg)).await;
+    let mut ws =
+        WebSocketStream::from_partially_read(stream, leftover, Role::Server, Some(ws_cfg)).await;
     if !path_matches(&path, &cfg.path) {
         debug!(%peer, %path, "closing connection: invalid path");
         let _ = ws
-            .close(Some(CloseFrame { code: CloseCode::Protocol, reason: "Invalid path".into() }))
+            .close(Some(CloseFrame {
+                code: CloseCode::Protocol,
+                reason: "Invalid path".into(),
+            }))
             .await;
         return;
     }
     let conn_id = ConnId(NEXT_CONN.fetch_add(1, Ordering::Relaxed));
     let span = info_span!("conn", id = conn_id.0, %peer);
-    run_connection(ws, conn_id, cfg, dispatcher).instrument(span).await;
+    run_connection(ws, conn_id, cfg, dispatcher)
+        .instrument(span)
+        .await;
 }
 
-async fn run_connection<S>(ws: WebSocketStream<S>, conn_id: ConnId, cfg: Arc<TransportConfig>, dispatcher: Arc<Dispatcher>)
-where
+async fn run_connection<S>(
+    ws: WebSocketStream<S>,
+    conn_id: ConnId,
+    cfg: Arc<TransportConfig>,
+    dispatcher: Arc<Dispatcher>,
+) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     debug!("WebSocket connection open");
@@ -247,7 +277,11 @@ where
                 None,
                 kurento_protocol::RpcError::new(
                     kurento_protocol::ErrorKind::InvalidRequest,
-                    format!("Request of {} bytes exceeds the limit of {} bytes", text.len(), cfg.max_request_bytes),
+                    format!(
+                        "Request of {} bytes exceeds the limit of {} bytes",
+                        text.len(),
+                        cfg.max_request_bytes
+                    ),
                 ),
             );
             continue;
@@ -290,7 +324,10 @@ mod tests {
     #[test]
     fn partial_head_waits() {
         assert_eq!(parse_head(b"GET /kurento HTTP/1.1\r\nHost: a\r\n"), None);
-        assert_eq!(parse_head(b"\x00\x01garbage\r\n\r\n").map(|x| x.0), Some(Upgrade::NotWebSocket));
+        assert_eq!(
+            parse_head(b"\x00\x01garbage\r\n\r\n").map(|x| x.0),
+            Some(Upgrade::NotWebSocket)
+        );
     }
 
     #[test]

@@ -52,11 +52,29 @@ pub struct RtpPacket {
 }
 
 #[derive(Debug, Clone, Copy)]
-pub enum IceComponentState { Disconnected, Gathering, Connecting, Connected, Ready, Failed }
-impl IceComponentState { pub fn as_kurento(self) -> &'static str { "CONNECTED" } }
+pub enum IceComponentState {
+    Disconnected,
+    Gathering,
+    Connecting,
+    Connected,
+    Ready,
+    Failed,
+}
+impl IceComponentState {
+    pub fn as_kurento(self) -> &'static str {
+        "CONNECTED"
+    }
+}
 #[derive(Debug, Clone, Copy)]
-pub enum DtlsState { New, Connected }
-impl DtlsState { pub fn as_kurento(self) -> &'static str { "NEW" } }
+pub enum DtlsState {
+    New,
+    Connected,
+}
+impl DtlsState {
+    pub fn as_kurento(self) -> &'static str {
+        "NEW"
+    }
+}
 #[derive(Debug, Clone, Default)]
 pub struct WebRtcStats;
 
@@ -64,14 +82,29 @@ pub struct WebRtcStats;
 pub enum WebRtcEvent {
     IceCandidateFound(IceCandidateInit),
     IceGatheringDone,
-    IceComponentStateChanged { stream_id: u32, component_id: u32, state: IceComponentState },
-    NewCandidatePairSelected { local: String, remote: String },
-    ConnectionStateChanged { connected: bool },
+    IceComponentStateChanged {
+        stream_id: u32,
+        component_id: u32,
+        state: IceComponentState,
+    },
+    NewCandidatePairSelected {
+        local: String,
+        remote: String,
+    },
+    ConnectionStateChanged {
+        connected: bool,
+    },
     DtlsStateChanged(DtlsState),
-    MediaStarted { kind: MediaKind },
-    MediaStopped { kind: MediaKind },
+    MediaStarted {
+        kind: MediaKind,
+    },
+    MediaStopped {
+        kind: MediaKind,
+    },
     Rtp(RtpPacket),
-    KeyframeRequested { kind: MediaKind },
+    KeyframeRequested {
+        kind: MediaKind,
+    },
     Closed,
 }
 
@@ -87,8 +120,13 @@ impl std::fmt::Display for WebRtcError {
 #[derive(Clone)]
 pub struct WebRtcHandle;
 
-pub fn spawn_endpoint(cfg: EndpointConfig, events: mpsc::UnboundedSender<WebRtcEvent>) -> Result<WebRtcHandle, WebRtcError> {
-    Err(WebRtcError("WebRTC media is not available in this build".into()))
+pub fn spawn_endpoint(
+    cfg: EndpointConfig,
+    events: mpsc::UnboundedSender<WebRtcEvent>,
+) -> Result<WebRtcHandle, WebRtcError> {
+    Err(WebRtcError(
+        "WebRTC media is not available in this build".into(),
+    ))
 }
 
 impl WebRtcHandle {
@@ -118,5 +156,7 @@ impl WebRtcHandle {
     pub fn close(&self) {}
     pub fn set_stun(&self, s: Option<SocketAddr>) {}
     pub fn set_turn(&self, t: Option<TurnServer>) {}
-    pub async fn stats(&self) -> Result<WebRtcStats, WebRtcError> { Ok(WebRtcStats) }
+    pub async fn stats(&self) -> Result<WebRtcStats, WebRtcError> {
+        Ok(WebRtcStats)
+    }
 }
