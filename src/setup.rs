@@ -8,9 +8,9 @@ use serde_json::{json, Value};
 use std::net::{IpAddr, SocketAddr};
 use tracing::warn;
 
-/// Frames larger than this get an error reply (KMS has no such limit below 32 MiB; 1 MiB is far
+/// Frames larger than this get an error reply (KMS has no such limit below 32 MiB; 16 MiB is far
 /// above any real request, SDP included).
-pub const MAX_REQUEST_BYTES: usize = 1 << 20;
+pub const MAX_REQUEST_BYTES: usize = 16 << 20;
 
 /// `user:password@ip:port[?transport=udp|tcp]` → a TURN server for the WebRTC adapter.
 pub fn turn_server(url: &str) -> Option<TurnServer> {

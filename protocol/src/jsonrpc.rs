@@ -43,12 +43,13 @@ impl Request {
             Some(Value::Array(_)) | Some(Value::Object(_)) => return Err(invalid(None)),
             Some(v) => Some(v),
         };
+        // KMS answers every invalid request with id null, even when the id was readable.
         if obj.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
-            return Err(invalid(id));
+            return Err(invalid(None));
         }
         let method = match obj.remove("method") {
             Some(Value::String(m)) => m,
-            _ => return Err(invalid(id)),
+            _ => return Err(invalid(None)),
         };
         let params = match obj.remove("params") {
             None | Some(Value::Null) => None,

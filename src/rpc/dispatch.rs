@@ -88,6 +88,7 @@ impl Dispatcher {
 
     /// Handles one text frame from a connection.
     pub async fn handle_text(&self, conn: &ConnHandle, text: &str) {
+        tracing::trace!(conn = conn.id.0, "<- {text}");
         let req = match jsonrpc::Request::decode(text) {
             Ok(r) => r,
             Err(e) => {

@@ -261,10 +261,15 @@ async fn run_connection<S>(
         };
         let text = match msg {
             Ok(Message::Text(t)) => t.to_string(),
-            Ok(Message::Binary(_)) => {
-                conn.send_error_text(None, kurento_protocol::RpcError::invalid_request());
-                continue;
-            }
+            // kurento-client's socket (websocket-stream) sends JSON in binary frames; KMS reads
+            // both kinds alike.
+            Ok(Message::Binary(b)) => match String::from_utf8(b.to_vec()) {
+                Ok(t) => t,
+                Err(_) => {
+                    conn.send_error_text(None, kurento_protocol::RpcError::parse_error());
+                    continue;
+                }
+            },
             Ok(Message::Close(_)) => break,
             Ok(_) => continue,
             Err(e) => {
