@@ -1117,6 +1117,13 @@ impl Actor {
                     IceConnectionState::Completed => IceComponentState::Ready,
                     IceConnectionState::Disconnected => IceComponentState::Disconnected,
                 };
+                // KMS (libnice) always reports CONNECTED before READY; str0m may jump
+                // straight from checking to completed.
+                if st == IceComponentState::Ready
+                    && self.ice_state != Some(IceComponentState::Connected)
+                {
+                    self.set_ice_state(IceComponentState::Connected);
+                }
                 self.set_ice_state(st);
                 if matches!(st, IceComponentState::Connected | IceComponentState::Ready)
                     && self.dtls_state == DtlsState::New
