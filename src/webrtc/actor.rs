@@ -317,7 +317,7 @@ async fn turn_tcp(server: SocketAddr, tx: mpsc::Sender<NetIn>) {
                             }
                         }
                         Ok(None) => break,
-                        Err(()) => {
+                        Err(_) => {
                             writer.abort();
                             let _ = tx.send(NetIn::TurnTcpDown("unframeable data".into())).await;
                             return;

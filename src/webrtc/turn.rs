@@ -158,8 +158,10 @@ impl TurnClient {
                 }
             }
             State::Allocated => {
-                if !self.permissions.contains_key(&peer.ip()) {
-                    self.permissions.insert(peer.ip(), None);
+                if let std::collections::hash_map::Entry::Vacant(e) =
+                    self.permissions.entry(peer.ip())
+                {
+                    e.insert(None);
                     self.request(now, ReqKind::CreatePermission(peer.ip()), false);
                 }
                 if !self.channels.contains_key(&peer) && self.next_channel <= LAST_CHANNEL {
@@ -452,6 +454,10 @@ fn refresh_delay(lifetime: u32) -> Duration {
     Duration::from_secs(if l > 120 { l - 60 } else { (l / 2).max(1) })
 }
 
+/// The TCP stream from the TURN server carried bytes that are neither STUN nor ChannelData.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unframeable;
+
 /// Splits a TCP byte stream from a TURN server into STUN messages and ChannelData frames.
 #[derive(Default)]
 pub struct TcpFramer {
@@ -465,17 +471,17 @@ impl TcpFramer {
 
     /// Next complete frame, or None if more bytes are needed. Garbage that is neither STUN
     /// nor ChannelData cannot be resynchronised, so the stream is reported as broken (Err).
-    pub fn next_frame(&mut self) -> Result<Option<Vec<u8>>, ()> {
+    pub fn next_frame(&mut self) -> Result<Option<Vec<u8>>, Unframeable> {
         if self.buf.len() < 4 {
             return Ok(None);
         }
         let len = if self.buf[0] & 0xC0 == 0 {
-            stun::framed_len(&self.buf).ok_or(())?
+            stun::framed_len(&self.buf).ok_or(Unframeable)?
         } else if (0x40..=0x7F).contains(&self.buf[0]) {
             let l = u16::from_be_bytes([self.buf[2], self.buf[3]]) as usize;
             4 + l + (4 - l % 4) % 4
         } else {
-            return Err(());
+            return Err(Unframeable);
         };
         if self.buf.len() < len {
             return Ok(None);
