@@ -280,12 +280,13 @@ pub(super) fn property_changed(reg: &mut Registry, id: &ObjectId, prop: &str, v:
                 .or_else(|| reg.media.webrtc.stun_server.map(|s| s.port() as u64))
                 .unwrap_or(3478);
             if let Some(a) = addr.and_then(|a| a.parse::<std::net::IpAddr>().ok()) {
-                h.set_stun(Some(std::net::SocketAddr::new(a, port as u16)));
+                let stun = std::net::SocketAddr::new(a, u16::try_from(port).unwrap_or(3478));
+                tokio::spawn(async move { h.set_stun(Some(stun)).await });
             }
         }
         "turnUrl" => {
             if let Some(t) = v.as_str().and_then(crate::setup::turn_server) {
-                h.set_turn(Some(t));
+                tokio::spawn(async move { h.set_turn(Some(t)).await });
             } else {
                 debug!("ignoring an unparsable turnUrl");
             }
@@ -349,7 +350,7 @@ pub(crate) fn on_media_event(reg: &mut Registry, key: EndpointKey, ev: WebRtcEve
                 component_id,
                 state,
             } => {
-                let st = state.as_kurento();
+                let st = ice_state_name(state);
                 w.ice
                     .retain(|(s, c, _)| !(*s == stream_id && *c == component_id));
                 w.ice.push((stream_id, component_id, st));
@@ -387,7 +388,7 @@ pub(crate) fn on_media_event(reg: &mut Registry, key: EndpointKey, ev: WebRtcEve
                 }
             }
             WebRtcEvent::DtlsStateChanged(s) => {
-                w.dtls = s.as_kurento();
+                w.dtls = dtls_state_name(s);
                 raise.push((
                     "DtlsConnectionStateChange",
                     json_map(json!({"streamId": "0", "componentId": 1, "state": w.dtls})),
@@ -408,13 +409,6 @@ pub(crate) fn on_media_event(reg: &mut Registry, key: EndpointKey, ev: WebRtcEve
                     raise.push(("MediaFlowInStateChanged", flow(true, kind)));
                 }
                 flow_out_sinks.push((id.clone(), kind));
-            }
-            WebRtcEvent::MediaStopped { kind } => {
-                let i = kind_index(kind);
-                if w.flow_in[i] {
-                    w.flow_in[i] = false;
-                    raise.push(("MediaFlowInStateChanged", flow(false, kind)));
-                }
             }
             WebRtcEvent::Closed => {
                 if w.media_connected {
@@ -460,6 +454,31 @@ fn sinks_of(reg: &Registry, src: &ObjectId, kind: MediaKind) -> Vec<ObjectId> {
         .filter(|r| r.source == src_key && r.kind == kind)
         .filter_map(|r| reg.endpoints.get(&r.sink).cloned())
         .collect()
+}
+
+/// KMS's IceComponentState names.
+fn ice_state_name(s: webrtc::IceComponentState) -> &'static str {
+    use webrtc::IceComponentState::*;
+    match s {
+        Disconnected => "DISCONNECTED",
+        Gathering => "GATHERING",
+        Connecting => "CONNECTING",
+        Connected => "CONNECTED",
+        Ready => "READY",
+        Failed => "FAILED",
+    }
+}
+
+/// KMS 7's DtlsConnectionState names.
+fn dtls_state_name(s: webrtc::DtlsState) -> &'static str {
+    use webrtc::DtlsState::*;
+    match s {
+        New => "NEW",
+        Connecting => "CONNECTING",
+        Connected => "CONNECTED",
+        Closed => "CLOSED",
+        Failed => "FAILED",
+    }
 }
 
 fn flow(flowing: bool, kind: MediaKind) -> Map<String, Value> {

@@ -1,0 +1,316 @@
+//! Shared harness for the WebRTC adapter tests: a plain str0m peer (client role, RTP mode)
+//! on its own real UDP socket on 127.0.0.1, driven step by step by the test.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use kurento_media_server::webrtc::{
+    IceCandidateInit, MediaKind as Kind, WebRtcEvent, WebRtcHandle,
+};
+use str0m::change::{SdpAnswer, SdpPendingOffer};
+use str0m::format::Codec;
+use str0m::media::{Direction, KeyframeRequestKind, MediaKind, Mid, Pt};
+use str0m::net::{Protocol, Receive};
+use str0m::rtp::RtpWrite;
+use str0m::{Candidate, Event, Input, Output, Rtc};
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc::UnboundedReceiver;
+
+pub fn init_log() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_test_writer()
+        .try_init();
+}
+
+pub struct Peer {
+    pub rtc: Rtc,
+    pub sock: UdpSocket,
+    pub addr: SocketAddr,
+    pub received: Vec<(Mid, Pt, Vec<u8>)>,
+    pub keyframe_requests: Vec<Mid>,
+    pub connected: bool,
+    /// Simulated firewall: when set, datagrams from any other source are dropped.
+    pub only_from: Option<SocketAddr>,
+    pub dropped: usize,
+    pub audio_mid: Option<Mid>,
+    pub video_mid: Option<Mid>,
+    pending: Option<SdpPendingOffer>,
+    seq: u64,
+}
+
+/// Removes `a=candidate` / `a=end-of-candidates` lines so candidates only travel by trickle.
+pub fn strip_candidates(sdp: &str) -> String {
+    sdp.split_inclusive('\n')
+        .filter(|l| !l.starts_with("a=candidate") && !l.starts_with("a=end-of-candidates"))
+        .collect()
+}
+
+impl Peer {
+    pub async fn new() -> Peer {
+        let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let addr = sock.local_addr().unwrap();
+        let rtc = Rtc::builder().set_rtp_mode(true).build(Instant::now());
+        Peer {
+            rtc,
+            sock,
+            addr,
+            received: Vec::new(),
+            keyframe_requests: Vec::new(),
+            connected: false,
+            only_from: None,
+            dropped: 0,
+            audio_mid: None,
+            video_mid: None,
+            pending: None,
+            seq: 1000,
+        }
+    }
+
+    /// The peer's host candidate, as it would trickle it.
+    pub fn host_candidate(&mut self) -> IceCandidateInit {
+        let c = self
+            .rtc
+            .add_local_candidate(Candidate::host(self.addr, "udp").unwrap())
+            .unwrap()
+            .to_sdp_string();
+        IceCandidateInit {
+            candidate: c,
+            sdp_mid: Some("0".into()),
+            sdp_mline_index: Some(0),
+        }
+    }
+
+    /// Offer with one audio and one video sendrecv m-line.
+    pub fn create_offer(&mut self) -> String {
+        let mut api = self.rtc.sdp_api();
+        self.audio_mid =
+            Some(api.add_media(MediaKind::Audio, Direction::SendRecv, None, None, None));
+        self.video_mid =
+            Some(api.add_media(MediaKind::Video, Direction::SendRecv, None, None, None));
+        let (offer, pending) = api.apply().unwrap();
+        self.pending = Some(pending);
+        offer.to_sdp_string()
+    }
+
+    pub fn accept_answer(&mut self, answer: &str) {
+        let answer = SdpAnswer::from_sdp_string(answer).unwrap();
+        let pending = self.pending.take().unwrap();
+        self.rtc.sdp_api().accept_answer(pending, answer).unwrap();
+    }
+
+    pub fn add_remote(&mut self, c: &IceCandidateInit) {
+        let cand = Candidate::from_sdp_string(&c.candidate).unwrap();
+        self.rtc.add_remote_candidate(cand);
+    }
+
+    fn pt_for(&self, codec: Codec) -> Pt {
+        self.rtc
+            .codec_config()
+            .find(|p| p.spec().codec == codec)
+            .unwrap()
+            .pt()
+    }
+
+    /// Writes one RTP packet on the peer's send stream for `kind`.
+    pub fn send(&mut self, kind: Kind, payload: &[u8], marker: bool) {
+        let (mid, codec, ts) = match kind {
+            Kind::Audio => (self.audio_mid.unwrap(), Codec::Opus, 960),
+            Kind::Video => (self.video_mid.unwrap(), Codec::Vp8, 3000),
+        };
+        let pt = self.pt_for(codec);
+        self.seq += 1;
+        let seq = self.seq;
+        let mut api = self.rtc.direct_api();
+        let tx = api.stream_tx_by_mid(mid, None).expect("peer send stream");
+        tx.write_rtp(
+            RtpWrite::new(
+                pt,
+                seq.into(),
+                (seq as u32) * ts,
+                Instant::now(),
+                payload.to_vec(),
+            )
+            .marker(marker),
+        );
+    }
+
+    pub fn request_keyframe(&mut self, kind: Kind) {
+        let mid = match kind {
+            Kind::Audio => self.audio_mid.unwrap(),
+            Kind::Video => self.video_mid.unwrap(),
+        };
+        self.rtc
+            .direct_api()
+            .stream_rx_by_mid(mid, None)
+            .expect("peer receive stream (from our a=ssrc)")
+            .request_keyframe(KeyframeRequestKind::Pli);
+    }
+
+    fn drain(&mut self) -> Instant {
+        loop {
+            match self.rtc.poll_output().unwrap() {
+                Output::Timeout(t) => return t,
+                Output::Transmit(t) => {
+                    let _ = self.sock.try_send_to(&t.contents, t.destination);
+                }
+                Output::Event(e) => match e {
+                    Event::Connected => self.connected = true,
+                    Event::RtpPacket(p) => {
+                        let mid = self
+                            .rtc
+                            .direct_api()
+                            .stream_rx(&p.header.ssrc)
+                            .map(|s| s.mid())
+                            .unwrap();
+                        self.received
+                            .push((mid, p.header.payload_type, p.payload.to_vec()));
+                    }
+                    Event::KeyframeRequest(r) => self.keyframe_requests.push(r.mid),
+                    _ => {}
+                },
+            }
+        }
+    }
+
+    /// Drains, then waits up to `max_wait` for one datagram (or the peer's own timer).
+    pub async fn step(&mut self, max_wait: Duration) {
+        let timeout = self.drain();
+        let now = Instant::now();
+        let wait = timeout.saturating_duration_since(now).min(max_wait);
+        let mut buf = vec![0u8; 2048];
+        let input = match tokio::time::timeout(wait, self.sock.recv_from(&mut buf)).await {
+            Ok(Ok((n, src))) => {
+                if self.only_from.is_some_and(|a| a != src) {
+                    self.dropped += 1;
+                    None
+                } else {
+                    Some((n, src))
+                }
+            }
+            _ => None,
+        };
+        match input {
+            Some((n, src)) => {
+                if let Ok(contents) = buf[..n].try_into() {
+                    self.rtc
+                        .handle_input(Input::Receive(
+                            Instant::now(),
+                            Receive {
+                                proto: Protocol::Udp,
+                                source: src,
+                                destination: self.addr,
+                                contents,
+                            },
+                        ))
+                        .unwrap();
+                }
+            }
+            None => self
+                .rtc
+                .handle_input(Input::Timeout(Instant::now()))
+                .unwrap(),
+        }
+        self.drain();
+    }
+
+    pub fn received_of(&self, kind: Kind) -> Vec<Vec<u8>> {
+        let mid = match kind {
+            Kind::Audio => self.audio_mid,
+            Kind::Video => self.video_mid,
+        };
+        self.received
+            .iter()
+            .filter(|(m, _, _)| Some(*m) == mid)
+            .map(|(_, _, p)| p.clone())
+            .collect()
+    }
+}
+
+/// Collects endpoint events; `Rtp` events are looped back into the same endpoint (the
+/// hello-world tutorial shape) and also recorded.
+pub struct Loopback {
+    pub handle: WebRtcHandle,
+    pub rx: UnboundedReceiver<WebRtcEvent>,
+    pub events: Vec<WebRtcEvent>,
+    pub loop_back: bool,
+}
+
+impl Loopback {
+    pub fn poll(&mut self) {
+        while let Ok(e) = self.rx.try_recv() {
+            if let WebRtcEvent::Rtp(p) = &e {
+                if self.loop_back {
+                    self.handle.send_rtp(p.clone());
+                }
+            }
+            self.events.push(e);
+        }
+    }
+
+    pub fn count(&self, f: impl Fn(&WebRtcEvent) -> bool) -> usize {
+        self.events.iter().filter(|e| f(e)).count()
+    }
+
+    pub fn candidates(&self) -> Vec<IceCandidateInit> {
+        self.events
+            .iter()
+            .filter_map(|e| match e {
+                WebRtcEvent::IceCandidateFound(c) => Some(c.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// Steps the peer and polls the endpoint until `cond` holds; panics with `what` on timeout.
+pub async fn run_until(
+    peer: &mut Peer,
+    ep: &mut Loopback,
+    limit: Duration,
+    what: &str,
+    mut cond: impl FnMut(&Peer, &Loopback) -> bool,
+) {
+    let end = Instant::now() + limit;
+    loop {
+        ep.poll();
+        if cond(peer, ep) {
+            return;
+        }
+        assert!(
+            Instant::now() < end,
+            "timed out waiting for {what}; endpoint events: {:?}",
+            ep.events
+                .iter()
+                .filter(|e| !matches!(e, WebRtcEvent::Rtp(_)))
+                .collect::<Vec<_>>()
+        );
+        peer.step(Duration::from_millis(5)).await;
+    }
+}
+
+pub fn vp8_payload(i: usize, key: bool) -> Vec<u8> {
+    // RFC 7741 descriptor with S=1, PID=0, then a VP8 frame tag whose P bit marks key/inter.
+    let mut v = vec![
+        0x10,
+        if key { 0x00 } else { 0x01 },
+        0x00,
+        0x00,
+        0x9d,
+        0x01,
+        0x2a,
+    ];
+    v.extend_from_slice(&(i as u32).to_be_bytes());
+    v.extend(std::iter::repeat_n(0xAB, 300));
+    v
+}
+
+pub fn opus_payload(i: usize) -> Vec<u8> {
+    let mut v = vec![0xfc, 0xff, 0xfe];
+    v.extend_from_slice(&(i as u32).to_be_bytes());
+    v.extend(std::iter::repeat_n(0x11, 60));
+    v
+}
