@@ -380,10 +380,16 @@ async fn malformed_input_hurts_nobody_else() {
         c.recv().await,
         json!({"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"Parse error.","data":{"type":"PARSE_ERROR"}}})
     );
-    c.ws.send(Message::binary(vec![0xffu8, 0xfe, 3])).await.unwrap();
+    c.ws.send(Message::binary(vec![0xffu8, 0xfe, 3]))
+        .await
+        .unwrap();
     assert_eq!(c.recv().await["error"]["code"], -32700);
     // kurento-client sends its JSON in binary frames.
-    c.ws.send(Message::binary(br#"{"jsonrpc":"2.0","method":"ping","id":"b"}"#.to_vec())).await.unwrap();
+    c.ws.send(Message::binary(
+        br#"{"jsonrpc":"2.0","method":"ping","id":"b"}"#.to_vec(),
+    ))
+    .await
+    .unwrap();
     assert_eq!(c.recv().await["result"]["value"], "pong");
     let huge = format!(
         r#"{{"jsonrpc":"2.0","method":"ping","id":9,"params":{{"x":"{}"}}}}"#,

@@ -114,17 +114,17 @@ mod tests {
             (
                 r#"{"jsonrpc":"1.0","method":"ping","id":3}"#,
                 ErrorKind::InvalidRequest,
-                Some(json!(3)),
+                None,
             ),
             (
                 r#"{"method":"ping","id":"a"}"#,
                 ErrorKind::InvalidRequest,
-                Some(json!("a")),
+                None,
             ),
             (
                 r#"{"jsonrpc":"2.0","method":5,"id":4}"#,
                 ErrorKind::InvalidRequest,
-                Some(json!(4)),
+                None,
             ),
             (
                 r#"{"jsonrpc":"2.0","method":"ping","id":[1]}"#,

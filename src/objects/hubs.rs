@@ -31,9 +31,14 @@ pub(super) fn invoke(
 ) -> Result<Outcome, RpcError> {
     let pipeline = reg.require(id)?.pipeline.clone();
     match (class, method) {
-        ("Hub", "getGstreamerDot") => {
+        ("Hub", "getGstreamerDot" | "dumpGstreamerDot") => {
             let pl = pipeline.unwrap_or_else(|| id.clone());
-            Outcome::value(super::media_pipeline::dot(reg, &pl))
+            let dot = super::media_pipeline::dot(reg, &pl);
+            if method == "getGstreamerDot" {
+                return Outcome::value(dot);
+            }
+            tracing::info!(hub = %id, "pipeline graph:\n{dot}");
+            Outcome::null()
         }
         ("Dispatcher", "connect") => {
             let source = port_of(reg, id, p, "source")?;

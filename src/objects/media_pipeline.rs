@@ -35,6 +35,11 @@ pub(super) fn invoke(
 ) -> Result<Outcome, RpcError> {
     match method {
         "getGstreamerDot" => Outcome::value(dot(reg, id)),
+        // KMS writes the graph to its debug directory; we write it to the log.
+        "dumpGstreamerDot" => {
+            tracing::info!(pipeline = %id, "pipeline graph:\n{}", dot(reg, id));
+            Outcome::null()
+        }
         _ => Err(super::unimplemented::method("MediaPipeline", method)),
     }
 }

@@ -416,6 +416,25 @@ impl Registry {
         }
     }
 
+    /// Whether a declared method has behaviour behind it for this object. Checked before its
+    /// params are, so a method we lack answers NOT_IMPLEMENTED whatever it was given.
+    pub fn method_implemented(&self, id: &ObjectId, declaring: &str, method: &str) -> bool {
+        let Some(obj) = self.objects.get(id) else {
+            return true;
+        };
+        let webrtc = matches!(obj.state, ClassState::WebRtc(_));
+        match declaring {
+            "MediaObject" | "ServerManager" => true,
+            "MediaElement" => !matches!(method, "setAudioFormat" | "setVideoFormat"),
+            "MediaPipeline" | "Hub" => matches!(method, "getGstreamerDot" | "dumpGstreamerDot"),
+            "SdpEndpoint" | "BaseRtpEndpoint" => webrtc,
+            "WebRtcEndpoint" => matches!(method, "gatherCandidates" | "addIceCandidate"),
+            "Dispatcher" => method == "connect",
+            "DispatcherOneToMany" => matches!(method, "setSource" | "removeSource"),
+            _ => false,
+        }
+    }
+
     /// Runs an operation resolved by the model on an object.
     pub fn invoke(
         &mut self,
@@ -525,6 +544,11 @@ impl Registry {
             p.set_routes(routes);
         }
     }
+}
+
+/// The NOT_IMPLEMENTED error for a method of a class, with the reason.
+pub fn not_implemented(class: &str, method: &str) -> RpcError {
+    unimplemented::method(class, method)
 }
 
 /// Turns a media event into object state and Kurento events.

@@ -25,7 +25,10 @@ fn rtp_common(id: &str, ty: &str, kind: MediaKind, now_ms: u128) -> Map<String, 
 }
 
 pub(crate) fn to_kurento(s: &WebRtcStats, kinds: &[MediaKind]) -> Value {
-    let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
     let mut out = Map::new();
     for &kind in kinds {
         let c: &MediaCounters = match kind {
@@ -64,12 +67,21 @@ pub(crate) fn to_kurento(s: &WebRtcStats, kinds: &[MediaKind]) -> Value {
         m.insert("nominated".into(), true.into());
         m.insert("writable".into(), true.into());
         m.insert("readable".into(), true.into());
-        m.insert("bytesSent".into(), (s.audio.bytes_sent + s.video.bytes_sent).into());
-        m.insert("bytesReceived".into(), (s.audio.bytes_received + s.video.bytes_received).into());
+        m.insert(
+            "bytesSent".into(),
+            (s.audio.bytes_sent + s.video.bytes_sent).into(),
+        );
+        m.insert(
+            "bytesReceived".into(),
+            (s.audio.bytes_received + s.video.bytes_received).into(),
+        );
         m.insert("roundTripTime".into(), 0.0.into());
         m.insert("availableOutgoingBitrate".into(), 0.0.into());
         m.insert("availableIncomingBitrate".into(), 0.0.into());
-        out.insert("candidate-pair".into(), complex("RTCIceCandidatePairStats", m));
+        out.insert(
+            "candidate-pair".into(),
+            complex("RTCIceCandidatePairStats", m),
+        );
     }
     Value::Object(out)
 }

@@ -444,6 +444,17 @@ impl State {
                 let op = m.find_operation(&obj.class.name, op_name).ok_or_else(|| {
                     RpcError::method_with_params_not_found(op_name, given.map_or(0, |g| g.len()))
                 })?;
+                if let Operation::Method { class, method } = op {
+                    if !self
+                        .registry
+                        .method_implemented(&oid, &class.name, &method.name)
+                    {
+                        return Err(crate::objects::not_implemented(
+                            &obj.class.name,
+                            &method.name,
+                        ));
+                    }
+                }
                 let refs = Resolver(&self.registry);
                 let checked = match op {
                     Operation::Method { method, .. } => {
