@@ -12,7 +12,7 @@ const { Coturn } = require('./lib/coturn');
 const { startWebServer } = require('./lib/web-server');
 const { withScenario, expectMediaFlowing } = require('./lib/scenario');
 
-async function runHarness(sc, query) {
+async function runHarness(sc, query, mode = 'sendrecv') {
   const web = await startWebServer(null);
   sc.defer('web server', () => web.close());
   const browser = await launchBrowser();
@@ -25,8 +25,9 @@ async function runHarness(sc, query) {
     'function',
     'the bundle must define the kurentoUtils global like the tutorials expect',
   );
-  await page.evaluate(() => window.startHarness());
-  const a = await expectMediaFlowing(page, 'peer A', { statsArgs: ['A'] });
+  await page.evaluate((m) => window.startHarness(m), mode);
+  // In 'oneway' mode only B (the recvonly viewer) receives.
+  const a = mode === 'oneway' ? null : await expectMediaFlowing(page, 'peer A', { statsArgs: ['A'] });
   const b = await expectMediaFlowing(page, 'peer B', { statsArgs: ['B'] });
   const state = await page.evaluate(() => window.testState);
   assert.deepEqual(state.errors, [], 'page errors');
@@ -82,4 +83,11 @@ test('harness: two kurentoUtils peers, relay-only through coturn', { timeout: 90
       coturn.count('CHANNEL_BIND') + coturn.count('CREATE_PERMISSION') >= 1,
       'coturn logged neither CHANNEL_BIND nor CREATE_PERMISSION success',
     );
+  }));
+
+test('harness: WebRtcPeerRecvonly viewer offers to a WebRtcPeerSendonly presenter (one2many shape)', { timeout: 90000 }, () =>
+  withScenario('harness oneway', { timeoutMs: 60000 }, async (sc) => {
+    const { b } = await runHarness(sc, {}, 'oneway');
+    assert.equal(b.stats.videoPacketsSent, 0, 'the recvonly viewer must not send video');
+    assert.equal(b.stats.videoCodec, 'video/VP8');
   }));

@@ -12,7 +12,7 @@ function onError(error) {
   console.error(msg);
 }
 
-function makePeer(name, other, callback) {
+function makePeer(name, other, kind, callback) {
   var options = {
     localVideo: document.getElementById('local' + name),
     remoteVideo: document.getElementById('remote' + name),
@@ -28,20 +28,29 @@ function makePeer(name, other, callback) {
       });
     },
   };
-  peers[name] = kurentoUtils.WebRtcPeer.WebRtcPeerSendrecv(options, callback);
+  peers[name] = kurentoUtils.WebRtcPeer[kind](options, callback);
 }
 
-window.startHarness = function () {
+// mode 'sendrecv': A and B are WebRtcPeerSendrecv, A offers (hello-world / one2one shape).
+// mode 'oneway': B is a WebRtcPeerRecvonly viewer that offers, A a WebRtcPeerSendonly presenter
+// that answers (the one2many shape, where the server plays A).
+window.startHarness = function (mode) {
+  var oneway = mode === 'oneway';
+  var offerer = oneway ? 'B' : 'A';
+  var answerer = oneway ? 'A' : 'B';
+  var kinds = oneway
+    ? { A: 'WebRtcPeerSendonly', B: 'WebRtcPeerRecvonly' }
+    : { A: 'WebRtcPeerSendrecv', B: 'WebRtcPeerSendrecv' };
   window.testState.state = 'starting';
-  makePeer('B', 'A', function (error) {
+  makePeer(answerer, offerer, kinds[answerer], function (error) {
     if (error) return onError(error);
-    makePeer('A', 'B', function (error) {
+    makePeer(offerer, answerer, kinds[offerer], function (error) {
       if (error) return onError(error);
       this.generateOffer(function (error, sdpOffer) {
         if (error) return onError(error);
-        peers.B.processOffer(kmsTest.filterSdp(sdpOffer), function (error, sdpAnswer) {
+        peers[answerer].processOffer(kmsTest.filterSdp(sdpOffer), function (error, sdpAnswer) {
           if (error) return onError(error);
-          peers.A.processAnswer(kmsTest.filterSdp(sdpAnswer), function (error) {
+          peers[offerer].processAnswer(kmsTest.filterSdp(sdpAnswer), function (error) {
             if (error) return onError(error);
             window.testState.state = 'started';
           });
