@@ -13,7 +13,7 @@ const kurento = require('./lib/kurento');
 const { startStack, openPage } = require('./lib/stack');
 const { createHelloWorldApp } = require('./lib/apps/hello-world');
 const { waitFor } = require('./lib/procs');
-const { withScenario, expectMediaFlowing } = require('./lib/scenario');
+const { withScenario, waitInPage, expectMediaFlowing } = require('./lib/scenario');
 
 const relayIce = (coturn) => ({ iceServers: [coturn.iceServer()], iceTransportPolicy: 'relay' });
 
@@ -98,10 +98,10 @@ for (const pkg of kurento.CLIENTS) {
         const page = await openPage(stack, 'hello-world.html', variant.pageIce ? { ice: variant.pageIce(coturn) } : {});
 
         await page.click('#start');
-        await page.waitForFunction(
+        await waitInPage(
+          page,
           () => window.testState.state === 'started' || window.testState.errors.length > 0,
-          null,
-          { timeout: 20000 },
+          'startResponse (SDP answer) applied',
         );
         const afterAnswer = await page.evaluate(() => window.testState);
         assert.deepEqual(afterAnswer.errors, [], 'errors in the page after start');

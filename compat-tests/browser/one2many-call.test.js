@@ -10,13 +10,14 @@ const kurento = require('./lib/kurento');
 const { startStack, openPage, pipelineIds, childCount } = require('./lib/stack');
 const { createOne2ManyApp } = require('./lib/apps/one2many-call');
 const { waitFor, sleep } = require('./lib/procs');
-const { withScenario, pageStats, expectMediaFlowing, expectStillDecoding } = require('./lib/scenario');
+const { withScenario, waitInPage, pageStats, expectMediaFlowing, expectStillDecoding } = require('./lib/scenario');
 
 async function waitAnswered(page, label) {
-  await page.waitForFunction(
+  await waitInPage(
+    page,
     () => window.testState.answerApplied || window.testState.errors.length > 0 || window.testState.rejections.length > 0,
-    null,
-    { timeout: 30000 },
+    `${label}: SDP answer applied`,
+    30000,
   );
   const st = await page.evaluate(() => window.testState);
   assert.deepEqual(st.errors, [], `${label}: page errors`);
@@ -69,7 +70,7 @@ for (const pkg of kurento.CLIENTS) {
       // The presenter stops: the remaining viewers are told, and the pipeline goes away.
       await presenter.click('#terminate');
       for (const i of [0, 2]) {
-        await viewers[i].waitForFunction(() => window.testState.stopCommunications === 1, null, { timeout: 10000 });
+        await waitInPage(viewers[i], () => window.testState.stopCommunications === 1, `viewer ${i + 1}: stopCommunication`, 10000);
       }
       assert.equal(await viewers[1].evaluate(() => window.testState.stopCommunications), 0, 'viewer 2 had already left');
       await waitFor('the pipeline released after the presenter stopped', async () => {

@@ -10,16 +10,12 @@ const kurento = require('./lib/kurento');
 const { startStack, openPage, pipelineIds, childCount } = require('./lib/stack');
 const { createOne2OneApp } = require('./lib/apps/one2one-call');
 const { waitFor } = require('./lib/procs');
-const { withScenario, expectMediaFlowing } = require('./lib/scenario');
+const { withScenario, waitInPage, expectMediaFlowing } = require('./lib/scenario');
 
 async function register(page, name) {
   await page.fill('#name', name);
   await page.click('#register');
-  await page.waitForFunction(
-    () => window.testState.registered || window.testState.errors.length > 0,
-    null,
-    { timeout: 10000 },
-  );
+  await waitInPage(page, () => window.testState.registered || window.testState.errors.length > 0, `${name}: registerResponse`);
   assert.deepEqual(await page.evaluate(() => window.testState.errors), [], `${name}: register failed`);
 }
 
@@ -45,10 +41,11 @@ for (const pkg of kurento.CLIENTS) {
       await alice.click('#call');
 
       for (const [name, page] of [['alice', alice], ['bob', bob]]) {
-        await page.waitForFunction(
+        await waitInPage(
+          page,
           () => window.testState.answerApplied || window.testState.errors.length > 0 || window.testState.rejections.length > 0,
-          null,
-          { timeout: 30000 },
+          `${name}: call set up (SDP answer applied)`,
+          30000,
         );
         const st = await page.evaluate(() => window.testState);
         assert.deepEqual(st.errors, [], `${name}: page errors`);
@@ -70,7 +67,7 @@ for (const pkg of kurento.CLIENTS) {
       }
 
       await alice.click('#terminate');
-      await bob.waitForFunction(() => window.testState.stopCommunications === 1, null, { timeout: 10000 });
+      await waitInPage(bob, () => window.testState.stopCommunications === 1, 'bob: stopCommunication after hang-up', 10000);
       assert.equal(await bob.evaluate(() => window.testState.call), 'none');
       await waitFor(
         'the call pipeline released after hang-up',

@@ -107,4 +107,4 @@ async function expectStillDecoding(page, label, statsArgs = []) {
   return b;
 }
 
-module.exports = { withScenario, pageStats, expectMediaFlowing, expectStillDecoding };
+module.exports = { withScenario, waitInPage, pageStats, expectMediaFlowing, expectStillDecoding };
