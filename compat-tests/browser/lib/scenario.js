@@ -63,6 +63,21 @@ async function withScenario(name, { timeoutMs = 60000 } = {}, body) {
   if (failure) throw failure;
 }
 
+/**
+ * page.waitForFunction with a failure message that says what was expected and dumps the page's
+ * window.testState (what the signalling saw so far).
+ */
+async function waitInPage(page, predicate, what, timeoutMs = 20000) {
+  try {
+    await page.waitForFunction(predicate, null, { timeout: timeoutMs });
+  } catch (err) {
+    const state = await page.evaluate(() => window.testState).catch(() => null);
+    throw new Error(
+      `${what}: not reached within ${timeoutMs} ms (${String(err.message).split('\n')[0]}); page testState: ${JSON.stringify(state)}`,
+    );
+  }
+}
+
 /** Reads window.testStats(...args) of a page. */
 function pageStats(page, ...args) {
   return page.evaluate((a) => window.testStats(...a), args);
