@@ -130,16 +130,18 @@ function createOne2OneApp({ kurentoPkg, wsUri }) {
                   pipeline.release();
                   return callback(error);
                 }
+                // As in the tutorial, the second connect is not awaited: the offers are processed
+                // while it may still be in flight.
                 calleeWebRtcEndpoint.connect(callerWebRtcEndpoint, (error) => {
                   if (error) {
                     pipeline.release();
                     return callback(error);
                   }
-                  this.pipeline = pipeline;
-                  this.webRtcEndpoint[callerId] = callerWebRtcEndpoint;
-                  this.webRtcEndpoint[calleeId] = calleeWebRtcEndpoint;
-                  callback(null);
                 });
+                this.pipeline = pipeline;
+                this.webRtcEndpoint[callerId] = callerWebRtcEndpoint;
+                this.webRtcEndpoint[calleeId] = calleeWebRtcEndpoint;
+                callback(null);
               });
             });
           });
