@@ -173,6 +173,19 @@ impl Router {
                 }
             }
             other => {
+                // A sink whose transport just came up has received nothing decodable yet: packets
+                // routed to it before were dropped, so its sources must send a keyframe now.
+                if matches!(other, WebRtcEvent::ConnectionStateChanged { connected: true }) {
+                    let sources: Vec<(EndpointKey, MediaKind)> = self
+                        .fanout
+                        .iter()
+                        .filter(|((_, kind), sinks)| *kind == MediaKind::Video && sinks.contains(&k))
+                        .map(|(src, _)| *src)
+                        .collect();
+                    for (s, kind) in sources {
+                        self.request_keyframe(s, kind, true);
+                    }
+                }
                 let _ = self.control.send((k, other));
             }
         }
