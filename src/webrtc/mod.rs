@@ -139,7 +139,7 @@ pub struct EndpointConfig {
     pub external_ipv6: Option<IpAddr>,
     pub stun_server: Option<SocketAddr>,
     pub turn: Option<TurnServer>,
-    /// Accepted for configuration compatibility; ICE-TCP candidates are not gathered yet.
+    /// Also gather passive ICE-TCP host candidates (RFC 6544, RFC 4571 framing), as KMS `iceTcp`.
     pub ice_tcp: bool,
     /// Inclusive UDP port range; (0, 0) = OS-assigned.
     pub port_range: (u16, u16),
@@ -309,10 +309,20 @@ pub fn spawn_endpoint(
     if sockets.is_empty() {
         return Err(WebRtcError::Io("could not bind any host UDP socket".into()));
     }
+    let mut listeners = Vec::new();
+    if cfg.ice_tcp {
+        for s in &sockets {
+            let Ok(a) = s.local_addr() else { continue };
+            match net::bind_tcp_in_range(a.ip(), a.port(), cfg.port_range.0, cfg.port_range.1) {
+                Ok(l) => listeners.push(l),
+                Err(e) => tracing::warn!("no ICE-TCP candidate on {}: {e}", a.ip()),
+            }
+        }
+    }
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
     let (media_tx, media_rx) = mpsc::channel(MEDIA_QUEUE);
     let local_addrs: Vec<SocketAddr> = sockets.iter().filter_map(|s| s.local_addr().ok()).collect();
-    actor::spawn(cfg, sockets, cmd_rx, media_rx, events)?;
+    actor::spawn(cfg, sockets, listeners, cmd_rx, media_rx, events)?;
     Ok(WebRtcHandle {
         cmd: cmd_tx,
         media: media_tx,

@@ -77,6 +77,36 @@ pub fn bind_udp_in_range(ip: IpAddr, min: u16, max: u16) -> Result<UdpSocket, We
     )))
 }
 
+/// TCP counterpart of `bind_udp_in_range`, for passive ICE-TCP candidates. Tries the UDP
+/// socket's port first so both candidates of an address share a port when possible.
+pub fn bind_tcp_in_range(
+    ip: IpAddr,
+    preferred: u16,
+    min: u16,
+    max: u16,
+) -> Result<std::net::TcpListener, WebRtcError> {
+    use std::net::TcpListener;
+    if let Ok(l) = TcpListener::bind(SocketAddr::new(ip, preferred)) {
+        return Ok(l);
+    }
+    if min == 0 && max == 0 {
+        return TcpListener::bind(SocketAddr::new(ip, 0))
+            .map_err(|e| WebRtcError::Io(format!("bind tcp {ip}: {e}")));
+    }
+    let (lo, hi) = (min.max(1).min(max), max.max(min.max(1)));
+    let span = (hi - lo) as u32 + 1;
+    let start = rand::random::<u32>() % span;
+    for i in 0..span {
+        let port = lo as u32 + (start + i) % span;
+        if let Ok(l) = TcpListener::bind(SocketAddr::new(ip, port as u16)) {
+            return Ok(l);
+        }
+    }
+    Err(WebRtcError::Io(format!(
+        "no free TCP port on {ip} in {lo}-{hi}"
+    )))
+}
+
 /// Replaces the address of a host candidate line with the configured external address of the
 /// same family, as KMS does for `externalIPv4` / `externalIPv6`. Other lines pass unchanged.
 pub fn rewrite_candidate(line: &str, ext4: Option<IpAddr>, ext6: Option<IpAddr>) -> String {

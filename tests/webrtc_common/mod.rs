@@ -40,6 +40,13 @@ pub struct Peer {
     pub video_mid: Option<Mid>,
     pending: Option<SdpPendingOffer>,
     seq: u64,
+    /// ICE-TCP (active side): transmits queued by `drain`, sent by `step`.
+    tcp_out: Vec<(SocketAddr, Vec<u8>)>,
+    tcp_conns: Vec<(SocketAddr, tokio::net::tcp::OwnedWriteHalf)>,
+    tcp_in_tx: tokio::sync::mpsc::UnboundedSender<(SocketAddr, Vec<u8>)>,
+    tcp_in_rx: tokio::sync::mpsc::UnboundedReceiver<(SocketAddr, Vec<u8>)>,
+    /// Address the peer's active TCP candidate claims (RFC 6544 uses port 9).
+    pub tcp_local: SocketAddr,
 }
 
 /// Removes `a=candidate` / `a=end-of-candidates` lines so candidates only travel by trickle.
@@ -54,7 +61,13 @@ impl Peer {
         let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let addr = sock.local_addr().unwrap();
         let rtc = Rtc::builder().set_rtp_mode(true).build(Instant::now());
+        let (tcp_in_tx, tcp_in_rx) = tokio::sync::mpsc::unbounded_channel();
         Peer {
+            tcp_out: Vec::new(),
+            tcp_conns: Vec::new(),
+            tcp_in_tx,
+            tcp_in_rx,
+            tcp_local: "127.0.0.1:9".parse().unwrap(),
             rtc,
             sock,
             addr,
@@ -80,6 +93,22 @@ impl Peer {
         IceCandidateInit {
             candidate: c,
             sdp_mid: Some("0".into()),
+            sdp_mline_index: Some(0),
+        }
+    }
+
+    /// An active ICE-TCP candidate (the peer connects out, like Chromium's `tcptype active`).
+    pub fn tcp_active_candidate(&mut self) -> IceCandidateInit {
+        let c = Candidate::builder()
+            .tcp()
+            .host(self.tcp_local)
+            .tcptype(str0m::net::TcpType::Active)
+            .build()
+            .unwrap();
+        let c = self.rtc.add_local_candidate(c).unwrap().to_sdp_string();
+        IceCandidateInit {
+            candidate: c,
+            sdp_mid: None,
             sdp_mline_index: Some(0),
         }
     }
@@ -155,7 +184,11 @@ impl Peer {
             match self.rtc.poll_output().unwrap() {
                 Output::Timeout(t) => return t,
                 Output::Transmit(t) => {
-                    let _ = self.sock.try_send_to(&t.contents, t.destination);
+                    if t.proto == Protocol::Tcp {
+                        self.tcp_out.push((t.destination, t.contents.to_vec()));
+                    } else {
+                        let _ = self.sock.try_send_to(&t.contents, t.destination);
+                    }
                 }
                 Output::Event(e) => match e {
                     Event::Connected => self.connected = true,
@@ -177,8 +210,64 @@ impl Peer {
     }
 
     /// Drains, then waits up to `max_wait` for one datagram (or the peer's own timer).
+    async fn flush_tcp(&mut self) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        for (dst, data) in std::mem::take(&mut self.tcp_out) {
+            if !self.tcp_conns.iter().any(|(a, _)| *a == dst) {
+                let Ok(stream) = tokio::net::TcpStream::connect(dst).await else {
+                    continue;
+                };
+                let (mut rd, wr) = stream.into_split();
+                let tx = self.tcp_in_tx.clone();
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    let mut tmp = [0u8; 4096];
+                    while let Ok(n) = rd.read(&mut tmp).await {
+                        if n == 0 {
+                            return;
+                        }
+                        buf.extend_from_slice(&tmp[..n]);
+                        while buf.len() >= 2 {
+                            let len = u16::from_be_bytes([buf[0], buf[1]]) as usize;
+                            if buf.len() < 2 + len {
+                                break;
+                            }
+                            let _ = tx.send((dst, buf[2..2 + len].to_vec()));
+                            buf.drain(..2 + len);
+                        }
+                    }
+                });
+                self.tcp_conns.push((dst, wr));
+            }
+            if let Some((_, wr)) = self.tcp_conns.iter_mut().find(|(a, _)| *a == dst) {
+                let mut framed = (data.len() as u16).to_be_bytes().to_vec();
+                framed.extend_from_slice(&data);
+                let _ = wr.write_all(&framed).await;
+            }
+        }
+    }
+
     pub async fn step(&mut self, max_wait: Duration) {
         let timeout = self.drain();
+        self.flush_tcp().await;
+        if let Ok((src, data)) = self.tcp_in_rx.try_recv() {
+            if let Ok(contents) = data.as_slice().try_into() {
+                self.rtc
+                    .handle_input(Input::Receive(
+                        Instant::now(),
+                        Receive {
+                            proto: Protocol::Tcp,
+                            source: src,
+                            destination: self.tcp_local,
+                            contents,
+                        },
+                    ))
+                    .unwrap();
+            }
+            self.drain();
+            self.flush_tcp().await;
+            return;
+        }
         let now = Instant::now();
         let wait = timeout.saturating_duration_since(now).min(max_wait);
         let mut buf = vec![0u8; 2048];
