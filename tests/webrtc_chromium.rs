@@ -34,12 +34,14 @@ async function report(obj) { await fetch('/result', {method: 'POST', body: JSON.
     await pc.setLocalDescription(await pc.createOffer());
     while (pc.iceGatheringState !== 'complete') await sleep(20);
     // Keep media on loopback: only 127.0.0.1 candidates are signalled.
-    const sdp = pc.localDescription.sdp.split('\r\n')
-      .filter(l => !l.startsWith('a=candidate') || l.includes(' 127.0.0.1 ')).join('\r\n');
+    // With ?tcp=1 only TCP candidates are signalled both ways, forcing ICE-TCP.
+    const tcpOnly = new URLSearchParams(location.search).get('tcp') === '1';
+    const keep = l => !l.startsWith('a=candidate') ||
+      (l.includes(' 127.0.0.1 ') && (!tcpOnly || l.toLowerCase().includes(' tcp ')));
+    const sdp = pc.localDescription.sdp.split('\r\n').filter(keep).join('\r\n');
     const r = await fetch('/offer', {method: 'POST', body: sdp});
     if (!r.ok) { await report({error: 'offer rejected: ' + await r.text()}); return; }
-    const answer = (await r.text()).split('\r\n')
-      .filter(l => !l.startsWith('a=candidate') || l.includes(' 127.0.0.1 ')).join('\r\n');
+    const answer = (await r.text()).split('\r\n').filter(keep).join('\r\n');
     await pc.setRemoteDescription({type: 'answer', sdp: answer});
     let last = {};
     for (let i = 0; i < 150; i++) {
@@ -55,7 +57,7 @@ async function report(obj) { await fetch('/result', {method: 'POST', body: JSON.
         if (s.type === 'transport' && s.selectedCandidatePairId) {
           const p = stats.get(s.selectedCandidatePairId);
           const l = stats.get(p.localCandidateId), rc = stats.get(p.remoteCandidateId);
-          pair = `${l.address}:${l.port} ${l.candidateType} <-> ${rc.address}:${rc.port} ${rc.candidateType}`;
+          pair = `${l.address}:${l.port} ${l.candidateType} ${l.protocol} <-> ${rc.address}:${rc.port} ${rc.candidateType} ${rc.protocol}`;
         }
       });
       last = {frames, audioBytes, codec, pair, conn: pc.connectionState};
@@ -155,6 +157,11 @@ async fn chromium_echo_vp8() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_echo_over_ice_tcp() {
+    chromium_echo(Some("tcp"), (44900, 44999)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chromium_echo_vp9() {
     chromium_echo(Some("VP9"), (44300, 44599)).await;
 }
@@ -174,6 +181,7 @@ async fn chromium_echo(codec: Option<&str>, ports: (u16, u16)) {
     let cfg = EndpointConfig {
         network_interfaces: Some(vec!["lo".into()]),
         port_range: ports,
+        ice_tcp: codec == Some("tcp"),
         ..Default::default()
     };
     let handle: WebRtcHandle = spawn_endpoint(cfg, tx).unwrap();
@@ -192,6 +200,7 @@ async fn chromium_echo(codec: Option<&str>, ports: (u16, u16)) {
 
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = match codec {
+        Some("tcp") => format!("http://{}/?tcp=1", listener.local_addr().unwrap()),
         Some(c) => format!("http://{}/?codec={c}", listener.local_addr().unwrap()),
         None => format!("http://{}/", listener.local_addr().unwrap()),
     };
@@ -243,7 +252,16 @@ async fn chromium_echo(codec: Option<&str>, ports: (u16, u16)) {
         "echoed video not decoded: {v}; stats {stats:?}; events {evs:?}"
     );
     assert!(v["audioBytes"].as_u64().unwrap_or(0) > 2000, "{v}");
-    let want = format!("video/{}", codec.unwrap_or("VP8"));
+    let want = match codec {
+        None | Some("tcp") => "video/VP8".to_string(),
+        Some(c) => format!("video/{c}"),
+    };
+    if codec == Some("tcp") {
+        assert!(
+            v["pair"].as_str().unwrap_or("").contains(" tcp <-> "),
+            "{v}"
+        );
+    }
     assert!(
         v["codec"]
             .as_str()
