@@ -43,6 +43,11 @@ async function report(obj) { await fetch('/result', {method: 'POST', body: JSON.
     if (!r.ok) { await report({error: 'offer rejected: ' + await r.text()}); return; }
     const answer = (await r.text()).split('\r\n').filter(keep).join('\r\n');
     await pc.setRemoteDescription({type: 'answer', sdp: answer});
+    const mid = answer.split('\r\n').find(l => l.startsWith('a=mid:')).substring(6);
+    const trickled = (await (await fetch('/candidates')).text()).split('\n').filter(l => l);
+    for (const c of trickled) {
+      if (keep('a=' + c)) await pc.addIceCandidate({candidate: c, sdpMid: mid, sdpMLineIndex: 0});
+    }
     let last = {};
     for (let i = 0; i < 150; i++) {
       await sleep(100);
@@ -206,6 +211,7 @@ async fn chromium_echo(codec: Option<&str>, ports: (u16, u16)) {
     };
     let (res_tx, mut res_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
     let h3 = handle.clone();
+    let ev3 = events.clone();
     tokio::spawn(async move {
         loop {
             let Ok((mut s, _)) = listener.accept().await else {
@@ -213,6 +219,7 @@ async fn chromium_echo(codec: Option<&str>, ports: (u16, u16)) {
             };
             let h = h3.clone();
             let res_tx = res_tx.clone();
+            let evs = ev3.clone();
             tokio::spawn(async move {
                 let Some((path, body)) = read_request(&mut s).await else {
                     return;
@@ -228,6 +235,24 @@ async fn chromium_echo(codec: Option<&str>, ports: (u16, u16)) {
                             respond(&mut s, "400 Bad Request", "text/plain", &e.to_string()).await
                         }
                     },
+                    // Trickle, KMS style: our gathered candidates once gathering is done.
+                    "/candidates" => {
+                        let mut lines = String::new();
+                        for _ in 0..200 {
+                            let done = evs.lock().unwrap().contains(&WebRtcEvent::IceGatheringDone);
+                            if done {
+                                for e in evs.lock().unwrap().iter() {
+                                    if let WebRtcEvent::IceCandidateFound(c) = e {
+                                        lines.push_str(&c.candidate);
+                                        lines.push('\n');
+                                    }
+                                }
+                                break;
+                            }
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                        }
+                        respond(&mut s, "200 OK", "text/plain", &lines).await
+                    }
                     "/result" => {
                         let _ = res_tx.send(body);
                         respond(&mut s, "200 OK", "text/plain", "").await
