@@ -61,9 +61,14 @@ pub fn strip_candidates(sdp: &str) -> String {
 
 impl Peer {
     pub async fn new() -> Peer {
+        Self::with_config(|c| c).await
+    }
+
+    /// A peer whose RtcConfig (e.g. codecs and payload types) the test adjusts.
+    pub async fn with_config(f: impl FnOnce(str0m::RtcConfig) -> str0m::RtcConfig) -> Peer {
         let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let addr = sock.local_addr().unwrap();
-        let rtc = Rtc::builder().set_rtp_mode(true).build(Instant::now());
+        let rtc = f(Rtc::builder().set_rtp_mode(true)).build(Instant::now());
         let (tcp_in_tx, tcp_in_rx) = tokio::sync::mpsc::unbounded_channel();
         Peer {
             tcp_out: Vec::new(),
@@ -139,7 +144,7 @@ impl Peer {
         self.rtc.add_remote_candidate(cand);
     }
 
-    fn pt_for(&self, codec: Codec) -> Pt {
+    pub fn pt_for(&self, codec: Codec) -> Pt {
         self.rtc
             .codec_config()
             .find(|p| p.spec().codec == codec)
