@@ -186,6 +186,8 @@ async fn chromium_echo(codec: Option<&str>, ports: (u16, u16)) {
     let cfg = EndpointConfig {
         network_interfaces: Some(vec!["lo".into()]),
         port_range: ports,
+        // Chromium must accept the b=AS line KMS puts in SDPs.
+        max_video_recv_bandwidth_kbps: 2000,
         ice_tcp: codec == Some("tcp"),
         ..Default::default()
     };

@@ -308,7 +308,9 @@ async fn generate_offer_and_process_answer_with_str0m_answerer() {
     tokio::time::sleep(Duration::from_millis(50)).await;
     ep.poll();
     assert_eq!(ep.candidates().len(), 0);
+    handle.set_max_recv_bandwidth(MediaKind::Video, 300);
     let offer = handle.generate_offer(true, true).await.unwrap();
+    assert_eq!(offer.matches("b=AS:300").count(), 1, "{offer}");
     assert!(
         offer.contains("m=audio") && offer.contains("m=video"),
         "{offer}"

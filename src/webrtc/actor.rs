@@ -629,6 +629,10 @@ impl Actor {
                 self.cfg.stun_server = s;
                 let _ = r.send(Ok(()));
             }
+            Command::SetMaxRecvBandwidth(kind, kbps) => match kind {
+                MediaKind::Audio => self.cfg.max_audio_recv_bandwidth_kbps = kbps,
+                MediaKind::Video => self.cfg.max_video_recv_bandwidth_kbps = kbps,
+            },
             Command::LocalSdp(r) => {
                 let _ = r.send(self.local_sdp.clone());
             }
@@ -646,6 +650,16 @@ impl Actor {
 
     // ---------------------------------------------------------------- SDP
 
+    /// Our SDP as the application sees it: external addresses and bandwidth limits applied.
+    fn finish_local_sdp(&self, sdp: &str) -> String {
+        let s = net::rewrite_sdp(sdp, self.cfg.external_ipv4, self.cfg.external_ipv6);
+        net::add_bandwidth(
+            &s,
+            self.cfg.max_audio_recv_bandwidth_kbps,
+            self.cfg.max_video_recv_bandwidth_kbps,
+        )
+    }
+
     fn process_offer(&mut self, sdp: String) -> Result<String, WebRtcError> {
         let restricted = restrict_offer(&sdp, self.cfg.recvonly, self.cfg.sendonly);
         let offer =
@@ -653,11 +667,7 @@ impl Actor {
         let res = self.rtc.sdp_api().accept_offer(offer);
         self.pump();
         let answer = res.map_err(|e| WebRtcError::Sdp(e.to_string()))?;
-        let text = net::rewrite_sdp(
-            &answer.to_sdp_string(),
-            self.cfg.external_ipv4,
-            self.cfg.external_ipv6,
-        );
+        let text = self.finish_local_sdp(&answer.to_sdp_string());
         self.pending_offer = None;
         self.local_sdp = Some(text.clone());
         self.remote_sdp = Some(sdp);
@@ -689,11 +699,7 @@ impl Actor {
         self.pump();
         let (offer, pending) =
             applied.ok_or_else(|| WebRtcError::InvalidState("nothing to offer".into()))?;
-        let text = net::rewrite_sdp(
-            &offer.to_sdp_string(),
-            self.cfg.external_ipv4,
-            self.cfg.external_ipv6,
-        );
+        let text = self.finish_local_sdp(&offer.to_sdp_string());
         self.pending_offer = Some(pending);
         self.local_sdp = Some(text.clone());
         self.flush_candidates();

@@ -147,6 +147,10 @@ pub struct EndpointConfig {
     pub sendonly: bool,
     /// Target size of outgoing datagrams (BaseRtpEndpoint `mtu`), clamped to what str0m allows.
     pub mtu: usize,
+    /// `b=AS` for audio in SDPs we produce (KMS `maxAudioRecvBandwidth`, kbps, 0 = unlimited).
+    pub max_audio_recv_bandwidth_kbps: u32,
+    /// `b=AS` for video in SDPs we produce (KMS `maxVideoRecvBandwidth`, kbps, 0 = unlimited).
+    pub max_video_recv_bandwidth_kbps: u32,
 }
 
 impl Default for EndpointConfig {
@@ -162,6 +166,8 @@ impl Default for EndpointConfig {
             recvonly: false,
             sendonly: false,
             mtu: 1200,
+            max_audio_recv_bandwidth_kbps: 0,
+            max_video_recv_bandwidth_kbps: 0,
         }
     }
 }
@@ -264,6 +270,7 @@ enum Command {
     AddIceCandidate(IceCandidateInit, Reply<()>),
     SetTurn(Option<TurnServer>, Reply<()>),
     SetStun(Option<SocketAddr>, Reply<()>),
+    SetMaxRecvBandwidth(MediaKind, u32),
     LocalSdp(oneshot::Sender<Option<String>>),
     RemoteSdp(oneshot::Sender<Option<String>>),
     RequestKeyframe(MediaKind),
@@ -371,6 +378,12 @@ impl WebRtcHandle {
     /// Replaces the STUN server; takes effect at the next gather_candidates().
     pub async fn set_stun(&self, stun: Option<SocketAddr>) -> Result<(), WebRtcError> {
         self.call(|r| Command::SetStun(stun, r)).await
+    }
+
+    /// KMS `setMaxAudioRecvBandwidth` / `setMaxVideoRecvBandwidth` (kbps, 0 = unlimited):
+    /// applies to SDPs generated afterwards.
+    pub fn set_max_recv_bandwidth(&self, kind: MediaKind, kbps: u32) {
+        let _ = self.cmd.send(Command::SetMaxRecvBandwidth(kind, kbps));
     }
 
     pub async fn local_sdp(&self) -> Option<String> {
