@@ -308,7 +308,9 @@ async fn generate_offer_and_process_answer_with_str0m_answerer() {
     tokio::time::sleep(Duration::from_millis(50)).await;
     ep.poll();
     assert_eq!(ep.candidates().len(), 0);
+    handle.set_max_recv_bandwidth(MediaKind::Video, 300);
     let offer = handle.generate_offer(true, true).await.unwrap();
+    assert_eq!(offer.matches("b=AS:300").count(), 1, "{offer}");
     assert!(
         offer.contains("m=audio") && offer.contains("m=video"),
         "{offer}"
@@ -343,5 +345,85 @@ async fn generate_offer_and_process_answer_with_str0m_answerer() {
     assert!(!ep.candidates().is_empty());
     // Second offer without answer: process_answer without a pending offer is an error.
     assert!(handle.process_answer(answer).await.is_err());
+    handle.close();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ice_tcp_passive_carries_media() {
+    init_log();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let cfg = EndpointConfig {
+        ice_tcp: true,
+        port_range: (45000, 45999),
+        ..lo_config()
+    };
+    let handle = spawn_endpoint(cfg, tx).unwrap();
+    let mut ep = Loopback {
+        handle: handle.clone(),
+        rx,
+        events: Vec::new(),
+        loop_back: true,
+    };
+    let mut peer = Peer::new().await;
+    // The peer only has an active TCP candidate: nothing can flow over UDP.
+    let peer_cand = peer.tcp_active_candidate();
+    assert!(peer_cand.candidate.contains("tcptype active"));
+    let answer = handle
+        .process_offer(strip_candidates(&peer.create_offer()))
+        .await
+        .unwrap();
+    handle.add_ice_candidate(peer_cand).await.unwrap();
+    handle.gather_candidates().await.unwrap();
+    run_until(
+        &mut peer,
+        &mut ep,
+        Duration::from_secs(5),
+        "gathering done",
+        |_, ep| ep.events.contains(&WebRtcEvent::IceGatheringDone),
+    )
+    .await;
+    let tcp: Vec<_> = ep
+        .candidates()
+        .into_iter()
+        .filter(|c| c.candidate.contains(" tcp ") && c.candidate.contains("tcptype passive"))
+        .collect();
+    assert!(!tcp.is_empty(), "{:?}", ep.candidates());
+    for c in &tcp {
+        peer.add_remote(c);
+    }
+    peer.accept_answer(&strip_candidates(&answer));
+    run_until(
+        &mut peer,
+        &mut ep,
+        Duration::from_secs(10),
+        "connected over ICE-TCP",
+        |p, ep| {
+            p.connected
+                && ep
+                    .events
+                    .contains(&WebRtcEvent::ConnectionStateChanged { connected: true })
+        },
+    )
+    .await;
+    const N: usize = 20;
+    for i in 0..N {
+        peer.send(MediaKind::Video, &vp8_payload(i, i == 0), true);
+        peer.send(MediaKind::Audio, &opus_payload(i), false);
+        peer.step(Duration::from_millis(2)).await;
+        ep.poll();
+    }
+    run_until(
+        &mut peer,
+        &mut ep,
+        Duration::from_secs(10),
+        "RTP looped back over TCP",
+        |p, _| {
+            p.received_of(MediaKind::Video).len() >= N * 9 / 10
+                && p.received_of(MediaKind::Audio).len() >= N * 9 / 10
+        },
+    )
+    .await;
+    let (local, _) = handle.stats().await.unwrap().selected_pair.unwrap();
+    assert!(local.contains("tcptype passive"), "{local}");
     handle.close();
 }

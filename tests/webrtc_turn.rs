@@ -4,109 +4,12 @@
 mod webrtc_common;
 
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use kurento_media_server::webrtc::stun::{self, Class, Message, MessageBuilder};
 use kurento_media_server::webrtc::{
     spawn_endpoint, EndpointConfig, MediaKind, TurnServer, TurnTransport, WebRtcEvent,
 };
 use webrtc_common::*;
-
-struct Coturn {
-    child: Child,
-    port: u16,
-    dir: tempfile::TempDir,
-}
-
-impl Coturn {
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("turn.log")).unwrap_or_default()
-    }
-}
-
-impl Drop for Coturn {
-    fn drop(&mut self) {
-        // Only the process we started, by its own handle (pid).
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    // A port free for both UDP and TCP at the time of asking.
-    loop {
-        let u = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        let port = u.local_addr().unwrap().port();
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-}
-
-async fn start_coturn(relay_ports: (u16, u16)) -> Coturn {
-    let bin = ["/usr/bin/turnserver", "/usr/sbin/turnserver"]
-        .into_iter()
-        .find(|p| std::path::Path::new(p).exists())
-        .unwrap_or_else(|| {
-            panic!("coturn is not installed: run `apt-get install -y coturn` (these tests need a real TURN server)")
-        });
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let log = std::fs::File::create(dir.path().join("turn.log")).unwrap();
-    let child = Command::new(bin)
-        .args(["-c", "/dev/null", "-n"])
-        .arg("--listening-ip=127.0.0.1")
-        .arg("--relay-ip=127.0.0.1")
-        .arg(format!("--listening-port={port}"))
-        .arg(format!("--min-port={}", relay_ports.0))
-        .arg(format!("--max-port={}", relay_ports.1))
-        .args(["--lt-cred-mech", "--user=test:test123", "--realm=kms.test"])
-        .args(["--fingerprint", "--no-tls", "--no-dtls", "--no-cli"])
-        .arg("--allow-loopback-peers")
-        .arg(format!("--userdb={}", dir.path().join("turndb").display()))
-        .arg(format!(
-            "--pidfile={}",
-            dir.path().join("turn.pid").display()
-        ))
-        .args(["--log-file=stdout", "--simple-log", "--verbose"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(log.try_clone().unwrap()))
-        .stderr(Stdio::from(log))
-        .spawn()
-        .expect("starting turnserver");
-    let coturn = Coturn { child, port, dir };
-
-    // Ready when it answers a STUN binding request.
-    let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let server: SocketAddr = ([127, 0, 0, 1], port).into();
-    let end = Instant::now() + Duration::from_secs(10);
-    loop {
-        assert!(
-            Instant::now() < end,
-            "coturn did not come up; log:\n{}",
-            coturn.log()
-        );
-        let req = MessageBuilder::new(
-            stun::method::BINDING,
-            Class::Request,
-            stun::new_transaction_id(),
-        )
-        .build(None, true);
-        sock.send_to(&req, server).await.unwrap();
-        let mut buf = [0u8; 1500];
-        if let Ok(Ok((n, _))) =
-            tokio::time::timeout(Duration::from_millis(200), sock.recv_from(&mut buf)).await
-        {
-            if Message::parse(&buf[..n]).is_some_and(|m| m.class == Class::Success) {
-                // TCP listener too.
-                if tokio::net::TcpStream::connect(server).await.is_ok() {
-                    return coturn;
-                }
-            }
-        }
-    }
-}
 
 fn cfg(turn: Option<TurnServer>, stun: Option<SocketAddr>) -> EndpointConfig {
     EndpointConfig {

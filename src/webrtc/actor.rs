@@ -51,7 +51,31 @@ enum NetIn {
         at: Instant,
     },
     TurnTcpDown(String),
+    IceTcpConn {
+        id: u64,
+        local: SocketAddr,
+        remote: SocketAddr,
+        writer: mpsc::UnboundedSender<Vec<u8>>,
+    },
+    IceTcpData {
+        id: u64,
+        frame: Vec<u8>,
+        at: Instant,
+    },
+    IceTcpClosed {
+        id: u64,
+    },
 }
+
+struct IceTcpConn {
+    local: SocketAddr,
+    remote: SocketAddr,
+    writer: mpsc::UnboundedSender<Vec<u8>>,
+}
+
+/// Most simultaneous ICE-TCP connections one endpoint accepts; more are refused so a peer
+/// (or anyone) cannot exhaust file descriptors through one endpoint.
+const MAX_ICE_TCP_CONNS: usize = 16;
 
 struct HostSocket {
     sock: Arc<UdpSocket>,
@@ -85,6 +109,7 @@ struct TurnState {
 struct LocalCand {
     addr: SocketAddr,
     base: SocketAddr,
+    tcp: bool,
     line: String,
 }
 
@@ -126,6 +151,7 @@ struct Actor {
     gather_done_emitted: bool,
     probes: Vec<StunProbe>,
     turn: Option<TurnState>,
+    tcp_conns: HashMap<u64, IceTcpConn>,
 
     in_codecs: HashMap<u8, Option<(super::CodecId, Codec)>>,
     out_targets: HashMap<(MediaKind, super::CodecId), Option<(Mid, Pt)>>,
@@ -144,6 +170,7 @@ struct Actor {
 pub(super) fn spawn(
     cfg: EndpointConfig,
     std_sockets: Vec<std::net::UdpSocket>,
+    listeners: Vec<std::net::TcpListener>,
     cmd_rx: mpsc::UnboundedReceiver<Command>,
     media_rx: mpsc::Receiver<RtpPacket>,
     events: mpsc::UnboundedSender<WebRtcEvent>,
@@ -207,6 +234,7 @@ pub(super) fn spawn(
         gather_done_emitted: false,
         probes: Vec::new(),
         turn: None,
+        tcp_conns: HashMap::new(),
         in_codecs: HashMap::new(),
         out_targets: HashMap::new(),
         out_seq: HashMap::new(),
@@ -228,8 +256,93 @@ pub(super) fn spawn(
             Err(e) => tracing::warn!("host candidate {a}: {e}"),
         }
     }
+    for l in listeners {
+        l.set_nonblocking(true)
+            .map_err(|e| WebRtcError::Io(e.to_string()))?;
+        let l = tokio::net::TcpListener::from_std(l).map_err(|e| WebRtcError::Io(e.to_string()))?;
+        let addr = l.local_addr().map_err(|e| WebRtcError::Io(e.to_string()))?;
+        let cand = Candidate::builder()
+            .tcp()
+            .host(addr)
+            .tcptype(str0m::net::TcpType::Passive)
+            .build();
+        match cand {
+            Ok(c) => actor.add_local_candidate(c, addr),
+            Err(e) => tracing::warn!("ICE-TCP candidate {addr}: {e}"),
+        }
+        let tx = actor.net_tx.clone();
+        actor.tasks.push(tokio::spawn(ice_tcp_accept(l, addr, tx)));
+    }
     tokio::spawn(actor.run(cmd_rx, media_rx, net_rx));
     Ok(())
+}
+
+async fn ice_tcp_accept(l: tokio::net::TcpListener, local: SocketAddr, tx: mpsc::Sender<NetIn>) {
+    static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    loop {
+        let (stream, remote) = match l.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::debug!("ICE-TCP accept: {e}");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let id = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let (mut rd, mut wr) = stream.into_split();
+        let (wtx, mut wrx) = mpsc::unbounded_channel::<Vec<u8>>();
+        if tx
+            .send(NetIn::IceTcpConn {
+                id,
+                local,
+                remote,
+                writer: wtx,
+            })
+            .await
+            .is_err()
+        {
+            return;
+        }
+        // The writer ends when the actor drops its sender (connection refused or endpoint gone).
+        tokio::spawn(async move {
+            while let Some(b) = wrx.recv().await {
+                if wr.write_all(&b).await.is_err() {
+                    return;
+                }
+            }
+        });
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            // RFC 4571: each packet is preceded by a 16-bit length.
+            let mut buf: Vec<u8> = Vec::with_capacity(4096);
+            let mut tmp = vec![0u8; 4096];
+            loop {
+                let n = match rd.read(&mut tmp).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => n,
+                };
+                buf.extend_from_slice(&tmp[..n]);
+                while buf.len() >= 2 {
+                    let len = u16::from_be_bytes([buf[0], buf[1]]) as usize;
+                    if buf.len() < 2 + len {
+                        break;
+                    }
+                    let frame = buf[2..2 + len].to_vec();
+                    buf.drain(..2 + len);
+                    let m = NetIn::IceTcpData {
+                        id,
+                        frame,
+                        at: Instant::now(),
+                    };
+                    if tx.send(m).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            let _ = tx.send(NetIn::IceTcpClosed { id }).await;
+        });
+    }
 }
 
 async fn udp_reader(idx: usize, sock: Arc<UdpSocket>, tx: mpsc::Sender<NetIn>) {
@@ -516,6 +629,10 @@ impl Actor {
                 self.cfg.stun_server = s;
                 let _ = r.send(Ok(()));
             }
+            Command::SetMaxRecvBandwidth(kind, kbps) => match kind {
+                MediaKind::Audio => self.cfg.max_audio_recv_bandwidth_kbps = kbps,
+                MediaKind::Video => self.cfg.max_video_recv_bandwidth_kbps = kbps,
+            },
             Command::LocalSdp(r) => {
                 let _ = r.send(self.local_sdp.clone());
             }
@@ -533,6 +650,16 @@ impl Actor {
 
     // ---------------------------------------------------------------- SDP
 
+    /// Our SDP as the application sees it: external addresses and bandwidth limits applied.
+    fn finish_local_sdp(&self, sdp: &str) -> String {
+        let s = net::rewrite_sdp(sdp, self.cfg.external_ipv4, self.cfg.external_ipv6);
+        net::add_bandwidth(
+            &s,
+            self.cfg.max_audio_recv_bandwidth_kbps,
+            self.cfg.max_video_recv_bandwidth_kbps,
+        )
+    }
+
     fn process_offer(&mut self, sdp: String) -> Result<String, WebRtcError> {
         let restricted = restrict_offer(&sdp, self.cfg.recvonly, self.cfg.sendonly);
         let offer =
@@ -540,11 +667,7 @@ impl Actor {
         let res = self.rtc.sdp_api().accept_offer(offer);
         self.pump();
         let answer = res.map_err(|e| WebRtcError::Sdp(e.to_string()))?;
-        let text = net::rewrite_sdp(
-            &answer.to_sdp_string(),
-            self.cfg.external_ipv4,
-            self.cfg.external_ipv6,
-        );
+        let text = self.finish_local_sdp(&answer.to_sdp_string());
         self.pending_offer = None;
         self.local_sdp = Some(text.clone());
         self.remote_sdp = Some(sdp);
@@ -576,11 +699,7 @@ impl Actor {
         self.pump();
         let (offer, pending) =
             applied.ok_or_else(|| WebRtcError::InvalidState("nothing to offer".into()))?;
-        let text = net::rewrite_sdp(
-            &offer.to_sdp_string(),
-            self.cfg.external_ipv4,
-            self.cfg.external_ipv6,
-        );
+        let text = self.finish_local_sdp(&offer.to_sdp_string());
         self.pending_offer = Some(pending);
         self.local_sdp = Some(text.clone());
         self.flush_candidates();
@@ -675,6 +794,7 @@ impl Actor {
     fn add_local_candidate(&mut self, c: Candidate, base: SocketAddr) {
         let fallback = c.to_sdp_string();
         let addr = c.addr();
+        let tcp = c.proto() != Protocol::Udp;
         let line = match self.rtc.add_local_candidate(c) {
             Some(added) => added.to_sdp_string(),
             // str0m drops a candidate equal to one it has (e.g. a srflx address equal to the
@@ -688,7 +808,12 @@ impl Actor {
         self.pump();
         let line = net::rewrite_candidate(&line, self.cfg.external_ipv4, self.cfg.external_ipv6);
         if !self.local_cands.iter().any(|l| l.line == line) {
-            self.local_cands.push(LocalCand { addr, base, line });
+            self.local_cands.push(LocalCand {
+                addr,
+                base,
+                tcp,
+                line,
+            });
         }
         self.flush_candidates();
     }
@@ -850,11 +975,24 @@ impl Actor {
     }
 
     fn transmit(&mut self, t: Transmit) {
-        if t.proto != Protocol::Udp {
-            return;
-        }
         let data: &[u8] = &t.contents;
-        if let Some(i) = self.sockets.iter().position(|s| s.addr == t.source) {
+        if t.proto == Protocol::Tcp {
+            // Passive only: we answer on connections the peer opened, never connect out.
+            let Some(conn) = self
+                .tcp_conns
+                .values()
+                .find(|c| c.local == t.source && c.remote == t.destination)
+            else {
+                return;
+            };
+            let len = data.len().min(u16::MAX as usize);
+            let mut framed = Vec::with_capacity(2 + len);
+            framed.extend_from_slice(&(len as u16).to_be_bytes());
+            framed.extend_from_slice(&data[..len]);
+            let _ = conn.writer.send(framed);
+        } else if t.proto != Protocol::Udp {
+            return;
+        } else if let Some(i) = self.sockets.iter().position(|s| s.addr == t.source) {
             self.send_udp(i, t.destination, data);
         } else if self
             .turn
@@ -882,7 +1020,9 @@ impl Actor {
             let local = self
                 .local_cands
                 .iter()
-                .find(|c| c.addr == t.source && c.base == t.source)
+                .find(|c| {
+                    c.addr == t.source && c.base == t.source && c.tcp == (t.proto == Protocol::Tcp)
+                })
                 .or_else(|| self.local_cands.iter().find(|c| c.base == t.source))
                 .map(|c| c.line.clone())
                 .unwrap_or_else(|| {
@@ -994,9 +1134,37 @@ impl Actor {
                     None => None,
                 };
                 if let (Some((peer, d)), Some(relay)) = (res, relay) {
-                    self.feed(at, peer, relay, d);
+                    self.feed(at, Protocol::Udp, peer, relay, d);
                 }
                 self.service_turn(at);
+            }
+            NetIn::IceTcpConn {
+                id,
+                local,
+                remote,
+                writer,
+            } => {
+                if self.tcp_conns.len() < MAX_ICE_TCP_CONNS {
+                    self.tcp_conns.insert(
+                        id,
+                        IceTcpConn {
+                            local,
+                            remote,
+                            writer,
+                        },
+                    );
+                } else {
+                    tracing::warn!("refusing ICE-TCP connection from {remote}: too many");
+                }
+            }
+            NetIn::IceTcpData { id, frame, at } => {
+                if let Some(c) = self.tcp_conns.get(&id) {
+                    let (remote, local) = (c.remote, c.local);
+                    self.feed(at, Protocol::Tcp, remote, local, &frame);
+                }
+            }
+            NetIn::IceTcpClosed { id } => {
+                self.tcp_conns.remove(&id);
             }
             NetIn::TurnTcpDown(why) => {
                 tracing::warn!("TURN TCP connection down: {why}");
@@ -1022,7 +1190,7 @@ impl Actor {
             match res {
                 TurnInput::Data(peer, d) => {
                     if let Some(relay) = relay {
-                        self.feed(at, peer, relay, d);
+                        self.feed(at, Protocol::Udp, peer, relay, d);
                     }
                     self.service_turn(at);
                     return;
@@ -1062,10 +1230,17 @@ impl Actor {
             }
         }
         let dst = self.sockets[sock].addr;
-        self.feed(at, src, dst, data);
+        self.feed(at, Protocol::Udp, src, dst, data);
     }
 
-    fn feed(&mut self, at: Instant, source: SocketAddr, destination: SocketAddr, data: &[u8]) {
+    fn feed(
+        &mut self,
+        at: Instant,
+        proto: Protocol,
+        source: SocketAddr,
+        destination: SocketAddr,
+        data: &[u8],
+    ) {
         let Ok(contents) = data.try_into() else {
             tracing::trace!("dropping unrecognised datagram from {source}");
             return;
@@ -1073,7 +1248,7 @@ impl Actor {
         let input = Input::Receive(
             at,
             Receive {
-                proto: Protocol::Udp,
+                proto,
                 source,
                 destination,
                 contents,

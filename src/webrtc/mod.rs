@@ -139,7 +139,7 @@ pub struct EndpointConfig {
     pub external_ipv6: Option<IpAddr>,
     pub stun_server: Option<SocketAddr>,
     pub turn: Option<TurnServer>,
-    /// Accepted for configuration compatibility; ICE-TCP candidates are not gathered yet.
+    /// Also gather passive ICE-TCP host candidates (RFC 6544, RFC 4571 framing), as KMS `iceTcp`.
     pub ice_tcp: bool,
     /// Inclusive UDP port range; (0, 0) = OS-assigned.
     pub port_range: (u16, u16),
@@ -147,6 +147,10 @@ pub struct EndpointConfig {
     pub sendonly: bool,
     /// Target size of outgoing datagrams (BaseRtpEndpoint `mtu`), clamped to what str0m allows.
     pub mtu: usize,
+    /// `b=AS` for audio in SDPs we produce (KMS `maxAudioRecvBandwidth`, kbps, 0 = unlimited).
+    pub max_audio_recv_bandwidth_kbps: u32,
+    /// `b=AS` for video in SDPs we produce (KMS `maxVideoRecvBandwidth`, kbps, 0 = unlimited).
+    pub max_video_recv_bandwidth_kbps: u32,
 }
 
 impl Default for EndpointConfig {
@@ -162,6 +166,8 @@ impl Default for EndpointConfig {
             recvonly: false,
             sendonly: false,
             mtu: 1200,
+            max_audio_recv_bandwidth_kbps: 0,
+            max_video_recv_bandwidth_kbps: 0,
         }
     }
 }
@@ -264,6 +270,7 @@ enum Command {
     AddIceCandidate(IceCandidateInit, Reply<()>),
     SetTurn(Option<TurnServer>, Reply<()>),
     SetStun(Option<SocketAddr>, Reply<()>),
+    SetMaxRecvBandwidth(MediaKind, u32),
     LocalSdp(oneshot::Sender<Option<String>>),
     RemoteSdp(oneshot::Sender<Option<String>>),
     RequestKeyframe(MediaKind),
@@ -309,10 +316,20 @@ pub fn spawn_endpoint(
     if sockets.is_empty() {
         return Err(WebRtcError::Io("could not bind any host UDP socket".into()));
     }
+    let mut listeners = Vec::new();
+    if cfg.ice_tcp {
+        for s in &sockets {
+            let Ok(a) = s.local_addr() else { continue };
+            match net::bind_tcp_in_range(a.ip(), a.port(), cfg.port_range.0, cfg.port_range.1) {
+                Ok(l) => listeners.push(l),
+                Err(e) => tracing::warn!("no ICE-TCP candidate on {}: {e}", a.ip()),
+            }
+        }
+    }
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
     let (media_tx, media_rx) = mpsc::channel(MEDIA_QUEUE);
     let local_addrs: Vec<SocketAddr> = sockets.iter().filter_map(|s| s.local_addr().ok()).collect();
-    actor::spawn(cfg, sockets, cmd_rx, media_rx, events)?;
+    actor::spawn(cfg, sockets, listeners, cmd_rx, media_rx, events)?;
     Ok(WebRtcHandle {
         cmd: cmd_tx,
         media: media_tx,
@@ -361,6 +378,12 @@ impl WebRtcHandle {
     /// Replaces the STUN server; takes effect at the next gather_candidates().
     pub async fn set_stun(&self, stun: Option<SocketAddr>) -> Result<(), WebRtcError> {
         self.call(|r| Command::SetStun(stun, r)).await
+    }
+
+    /// KMS `setMaxAudioRecvBandwidth` / `setMaxVideoRecvBandwidth` (kbps, 0 = unlimited):
+    /// applies to SDPs generated afterwards.
+    pub fn set_max_recv_bandwidth(&self, kind: MediaKind, kbps: u32) {
+        let _ = self.cmd.send(Command::SetMaxRecvBandwidth(kind, kbps));
     }
 
     pub async fn local_sdp(&self) -> Option<String> {

@@ -77,6 +77,36 @@ pub fn bind_udp_in_range(ip: IpAddr, min: u16, max: u16) -> Result<UdpSocket, We
     )))
 }
 
+/// TCP counterpart of `bind_udp_in_range`, for passive ICE-TCP candidates. Tries the UDP
+/// socket's port first so both candidates of an address share a port when possible.
+pub fn bind_tcp_in_range(
+    ip: IpAddr,
+    preferred: u16,
+    min: u16,
+    max: u16,
+) -> Result<std::net::TcpListener, WebRtcError> {
+    use std::net::TcpListener;
+    if let Ok(l) = TcpListener::bind(SocketAddr::new(ip, preferred)) {
+        return Ok(l);
+    }
+    if min == 0 && max == 0 {
+        return TcpListener::bind(SocketAddr::new(ip, 0))
+            .map_err(|e| WebRtcError::Io(format!("bind tcp {ip}: {e}")));
+    }
+    let (lo, hi) = (min.max(1).min(max), max.max(min.max(1)));
+    let span = (hi - lo) as u32 + 1;
+    let start = rand::random::<u32>() % span;
+    for i in 0..span {
+        let port = lo as u32 + (start + i) % span;
+        if let Ok(l) = TcpListener::bind(SocketAddr::new(ip, port as u16)) {
+            return Ok(l);
+        }
+    }
+    Err(WebRtcError::Io(format!(
+        "no free TCP port on {ip} in {lo}-{hi}"
+    )))
+}
+
 /// Replaces the address of a host candidate line with the configured external address of the
 /// same family, as KMS does for `externalIPv4` / `externalIPv6`. Other lines pass unchanged.
 pub fn rewrite_candidate(line: &str, ext4: Option<IpAddr>, ext6: Option<IpAddr>) -> String {
@@ -126,9 +156,57 @@ pub fn rewrite_sdp(sdp: &str, ext4: Option<IpAddr>, ext6: Option<IpAddr>) -> Str
     out
 }
 
+/// Adds `b=AS:<kbps>` to the audio/video media sections (KMS `maxAudioRecvBandwidth` /
+/// `maxVideoRecvBandwidth`; 0 = unlimited, no line). The line goes right after the section's
+/// `c=` line, where RFC 4566 orders it.
+pub fn add_bandwidth(sdp: &str, audio_kbps: u32, video_kbps: u32) -> String {
+    if audio_kbps == 0 && video_kbps == 0 {
+        return sdp.to_string();
+    }
+    let mut out = String::with_capacity(sdp.len() + 32);
+    let mut current = 0u32;
+    for line in sdp.split_inclusive('\n') {
+        let body = line.trim_end_matches(['\r', '\n']);
+        if body.starts_with("b=AS:") && current > 0 {
+            // Replaced by ours.
+            continue;
+        }
+        out.push_str(line);
+        if let Some(m) = body.strip_prefix("m=") {
+            current = if m.starts_with("audio") {
+                audio_kbps
+            } else if m.starts_with("video") {
+                video_kbps
+            } else {
+                0
+            };
+        } else if body.starts_with("c=") && current > 0 {
+            let nl = &line[body.len()..];
+            out.push_str(&format!(
+                "b=AS:{current}{}",
+                if nl.is_empty() { "\r\n" } else { nl }
+            ));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bandwidth_lines_per_kind() {
+        let sdp = "v=0\r\nc=IN IP4 0.0.0.0\r\nm=audio 9 x 111\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\n\
+                   m=video 9 x 96\r\nc=IN IP4 0.0.0.0\r\nb=AS:9\r\na=mid:1\r\n";
+        let r = add_bandwidth(sdp, 0, 500);
+        assert_eq!(r.matches("b=AS:").count(), 1);
+        assert!(r.contains("m=video 9 x 96\r\nc=IN IP4 0.0.0.0\r\nb=AS:500\r\na=mid:1"));
+        let r = add_bandwidth(sdp, 64, 1000);
+        assert!(r.contains("m=audio 9 x 111\r\nc=IN IP4 0.0.0.0\r\nb=AS:64\r\n"));
+        assert!(r.contains("b=AS:1000\r\na=mid:1"));
+        assert_eq!(add_bandwidth(sdp, 0, 0), sdp);
+    }
 
     #[test]
     fn rewrites_only_host_of_same_family() {

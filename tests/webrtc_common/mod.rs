@@ -3,7 +3,10 @@
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use kurento_media_server::webrtc::stun::{self, Class, Message, MessageBuilder};
 
 use kurento_media_server::webrtc::{
     IceCandidateInit, MediaKind as Kind, WebRtcEvent, WebRtcHandle,
@@ -40,6 +43,13 @@ pub struct Peer {
     pub video_mid: Option<Mid>,
     pending: Option<SdpPendingOffer>,
     seq: u64,
+    /// ICE-TCP (active side): transmits queued by `drain`, sent by `step`.
+    tcp_out: Vec<(SocketAddr, Vec<u8>)>,
+    tcp_conns: Vec<(SocketAddr, tokio::net::tcp::OwnedWriteHalf)>,
+    tcp_in_tx: tokio::sync::mpsc::UnboundedSender<(SocketAddr, Vec<u8>)>,
+    tcp_in_rx: tokio::sync::mpsc::UnboundedReceiver<(SocketAddr, Vec<u8>)>,
+    /// Address the peer's active TCP candidate claims (RFC 6544 uses port 9).
+    pub tcp_local: SocketAddr,
 }
 
 /// Removes `a=candidate` / `a=end-of-candidates` lines so candidates only travel by trickle.
@@ -51,10 +61,21 @@ pub fn strip_candidates(sdp: &str) -> String {
 
 impl Peer {
     pub async fn new() -> Peer {
+        Self::with_config(|c| c).await
+    }
+
+    /// A peer whose RtcConfig (e.g. codecs and payload types) the test adjusts.
+    pub async fn with_config(f: impl FnOnce(str0m::RtcConfig) -> str0m::RtcConfig) -> Peer {
         let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let addr = sock.local_addr().unwrap();
-        let rtc = Rtc::builder().set_rtp_mode(true).build(Instant::now());
+        let rtc = f(Rtc::builder().set_rtp_mode(true)).build(Instant::now());
+        let (tcp_in_tx, tcp_in_rx) = tokio::sync::mpsc::unbounded_channel();
         Peer {
+            tcp_out: Vec::new(),
+            tcp_conns: Vec::new(),
+            tcp_in_tx,
+            tcp_in_rx,
+            tcp_local: "127.0.0.1:9".parse().unwrap(),
             rtc,
             sock,
             addr,
@@ -84,6 +105,22 @@ impl Peer {
         }
     }
 
+    /// An active ICE-TCP candidate (the peer connects out, like Chromium's `tcptype active`).
+    pub fn tcp_active_candidate(&mut self) -> IceCandidateInit {
+        let c = Candidate::builder()
+            .tcp()
+            .host(self.tcp_local)
+            .tcptype(str0m::net::TcpType::Active)
+            .build()
+            .unwrap();
+        let c = self.rtc.add_local_candidate(c).unwrap().to_sdp_string();
+        IceCandidateInit {
+            candidate: c,
+            sdp_mid: None,
+            sdp_mline_index: Some(0),
+        }
+    }
+
     /// Offer with one audio and one video sendrecv m-line.
     pub fn create_offer(&mut self) -> String {
         let mut api = self.rtc.sdp_api();
@@ -107,7 +144,7 @@ impl Peer {
         self.rtc.add_remote_candidate(cand);
     }
 
-    fn pt_for(&self, codec: Codec) -> Pt {
+    pub fn pt_for(&self, codec: Codec) -> Pt {
         self.rtc
             .codec_config()
             .find(|p| p.spec().codec == codec)
@@ -155,7 +192,11 @@ impl Peer {
             match self.rtc.poll_output().unwrap() {
                 Output::Timeout(t) => return t,
                 Output::Transmit(t) => {
-                    let _ = self.sock.try_send_to(&t.contents, t.destination);
+                    if t.proto == Protocol::Tcp {
+                        self.tcp_out.push((t.destination, t.contents.to_vec()));
+                    } else {
+                        let _ = self.sock.try_send_to(&t.contents, t.destination);
+                    }
                 }
                 Output::Event(e) => match e {
                     Event::Connected => self.connected = true,
@@ -177,8 +218,64 @@ impl Peer {
     }
 
     /// Drains, then waits up to `max_wait` for one datagram (or the peer's own timer).
+    async fn flush_tcp(&mut self) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        for (dst, data) in std::mem::take(&mut self.tcp_out) {
+            if !self.tcp_conns.iter().any(|(a, _)| *a == dst) {
+                let Ok(stream) = tokio::net::TcpStream::connect(dst).await else {
+                    continue;
+                };
+                let (mut rd, wr) = stream.into_split();
+                let tx = self.tcp_in_tx.clone();
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    let mut tmp = [0u8; 4096];
+                    while let Ok(n) = rd.read(&mut tmp).await {
+                        if n == 0 {
+                            return;
+                        }
+                        buf.extend_from_slice(&tmp[..n]);
+                        while buf.len() >= 2 {
+                            let len = u16::from_be_bytes([buf[0], buf[1]]) as usize;
+                            if buf.len() < 2 + len {
+                                break;
+                            }
+                            let _ = tx.send((dst, buf[2..2 + len].to_vec()));
+                            buf.drain(..2 + len);
+                        }
+                    }
+                });
+                self.tcp_conns.push((dst, wr));
+            }
+            if let Some((_, wr)) = self.tcp_conns.iter_mut().find(|(a, _)| *a == dst) {
+                let mut framed = (data.len() as u16).to_be_bytes().to_vec();
+                framed.extend_from_slice(&data);
+                let _ = wr.write_all(&framed).await;
+            }
+        }
+    }
+
     pub async fn step(&mut self, max_wait: Duration) {
         let timeout = self.drain();
+        self.flush_tcp().await;
+        if let Ok((src, data)) = self.tcp_in_rx.try_recv() {
+            if let Ok(contents) = data.as_slice().try_into() {
+                self.rtc
+                    .handle_input(Input::Receive(
+                        Instant::now(),
+                        Receive {
+                            proto: Protocol::Tcp,
+                            source: src,
+                            destination: self.tcp_local,
+                            contents,
+                        },
+                    ))
+                    .unwrap();
+            }
+            self.drain();
+            self.flush_tcp().await;
+            return;
+        }
         let now = Instant::now();
         let wait = timeout.saturating_duration_since(now).min(max_wait);
         let mut buf = vec![0u8; 2048];
@@ -313,4 +410,101 @@ pub fn opus_payload(i: usize) -> Vec<u8> {
     v.extend_from_slice(&(i as u32).to_be_bytes());
     v.extend(std::iter::repeat_n(0x11, 60));
     v
+}
+
+pub struct Coturn {
+    child: Child,
+    pub port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Coturn {
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("turn.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Coturn {
+    fn drop(&mut self) {
+        // Only the process we started, by its own handle (pid).
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    // A port free for both UDP and TCP at the time of asking.
+    loop {
+        let u = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = u.local_addr().unwrap().port();
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// Starts coturn as a child process (temp dir, free port) and waits until it answers STUN.
+/// Fails loudly when coturn is not installed.
+pub async fn start_coturn(relay_ports: (u16, u16)) -> Coturn {
+    let bin = ["/usr/bin/turnserver", "/usr/sbin/turnserver"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .unwrap_or_else(|| {
+            panic!("coturn is not installed: run `apt-get install -y coturn` (these tests need a real TURN server)")
+        });
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let log = std::fs::File::create(dir.path().join("turn.log")).unwrap();
+    let child = Command::new(bin)
+        .args(["-c", "/dev/null", "-n"])
+        .arg("--listening-ip=127.0.0.1")
+        .arg("--relay-ip=127.0.0.1")
+        .arg(format!("--listening-port={port}"))
+        .arg(format!("--min-port={}", relay_ports.0))
+        .arg(format!("--max-port={}", relay_ports.1))
+        .args(["--lt-cred-mech", "--user=test:test123", "--realm=kms.test"])
+        .args(["--fingerprint", "--no-tls", "--no-dtls", "--no-cli"])
+        .arg("--allow-loopback-peers")
+        .arg(format!("--userdb={}", dir.path().join("turndb").display()))
+        .arg(format!(
+            "--pidfile={}",
+            dir.path().join("turn.pid").display()
+        ))
+        .args(["--log-file=stdout", "--simple-log", "--verbose"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(log.try_clone().unwrap()))
+        .stderr(Stdio::from(log))
+        .spawn()
+        .expect("starting turnserver");
+    let coturn = Coturn { child, port, dir };
+
+    // Ready when it answers a STUN binding request.
+    let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let server: SocketAddr = ([127, 0, 0, 1], port).into();
+    let end = Instant::now() + Duration::from_secs(10);
+    loop {
+        assert!(
+            Instant::now() < end,
+            "coturn did not come up; log:\n{}",
+            coturn.log()
+        );
+        let req = MessageBuilder::new(
+            stun::method::BINDING,
+            Class::Request,
+            stun::new_transaction_id(),
+        )
+        .build(None, true);
+        sock.send_to(&req, server).await.unwrap();
+        let mut buf = [0u8; 1500];
+        if let Ok(Ok((n, _))) =
+            tokio::time::timeout(Duration::from_millis(200), sock.recv_from(&mut buf)).await
+        {
+            if Message::parse(&buf[..n]).is_some_and(|m| m.class == Class::Success) {
+                // TCP listener too.
+                if tokio::net::TcpStream::connect(server).await.is_ok() {
+                    return coturn;
+                }
+            }
+        }
+    }
 }
