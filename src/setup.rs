@@ -67,6 +67,9 @@ pub fn options(cfg: &Config) -> ServerOptions {
         recvonly: false,
         sendonly: false,
         mtu: cfg.base_rtp.mtu as usize,
+        // 0: no limit announced until the application sets maxAudio/VideoRecvBandwidth.
+        max_audio_recv_bandwidth_kbps: 0,
+        max_video_recv_bandwidth_kbps: 0,
     };
     let opt_str = |v: &Option<String>| v.clone().map(Value::String).unwrap_or_else(|| json!(""));
     let ext = |a: &Option<ExternalAddress>| match a {

@@ -111,6 +111,7 @@ async fn run(mut rx: mpsc::UnboundedReceiver<Input>, control: mpsc::UnboundedSen
 
 impl Router {
     fn set_routes(&mut self, routes: Vec<Route>) {
+        debug!(routes = routes.len(), "routes replaced");
         let mut fanout: HashMap<(EndpointKey, MediaKind), Vec<EndpointKey>> = HashMap::new();
         for rt in &routes {
             fanout
@@ -175,11 +176,16 @@ impl Router {
             other => {
                 // A sink whose transport just came up has received nothing decodable yet: packets
                 // routed to it before were dropped, so its sources must send a keyframe now.
-                if matches!(other, WebRtcEvent::ConnectionStateChanged { connected: true }) {
+                if matches!(
+                    other,
+                    WebRtcEvent::ConnectionStateChanged { connected: true }
+                ) {
                     let sources: Vec<(EndpointKey, MediaKind)> = self
                         .fanout
                         .iter()
-                        .filter(|((_, kind), sinks)| *kind == MediaKind::Video && sinks.contains(&k))
+                        .filter(|((_, kind), sinks)| {
+                            *kind == MediaKind::Video && sinks.contains(&k)
+                        })
                         .map(|(src, _)| *src)
                         .collect();
                     for (s, kind) in sources {

@@ -284,6 +284,15 @@ pub(super) fn property_changed(reg: &mut Registry, id: &ObjectId, prop: &str, v:
                 tokio::spawn(async move { h.set_stun(Some(stun)).await });
             }
         }
+        "maxAudioRecvBandwidth" | "maxVideoRecvBandwidth" => {
+            let kind = if prop == "maxAudioRecvBandwidth" {
+                MediaKind::Audio
+            } else {
+                MediaKind::Video
+            };
+            let kbps = v.as_i64().and_then(|n| u32::try_from(n).ok()).unwrap_or(0);
+            h.set_max_recv_bandwidth(kind, kbps);
+        }
         "turnUrl" => {
             if let Some(t) = v.as_str().and_then(crate::setup::turn_server) {
                 tokio::spawn(async move { h.set_turn(Some(t)).await });
@@ -374,6 +383,7 @@ pub(crate) fn on_media_event(reg: &mut Registry, key: EndpointKey, ev: WebRtcEve
                 raise.push(("NewCandidatePairSelected", f));
             }
             WebRtcEvent::ConnectionStateChanged { connected } => {
+                tracing::info!(endpoint = %id, connected, "connection state changed");
                 if connected != w.connected {
                     let (old, new) = if connected {
                         ("DISCONNECTED", "CONNECTED")
@@ -395,6 +405,7 @@ pub(crate) fn on_media_event(reg: &mut Registry, key: EndpointKey, ev: WebRtcEve
                 ));
             }
             WebRtcEvent::MediaStarted { kind } => {
+                tracing::info!(endpoint = %id, "media flowing in: {}", kind_type(kind));
                 let i = kind_index(kind);
                 if !w.media_connected {
                     w.media_connected = true;

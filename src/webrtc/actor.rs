@@ -653,6 +653,7 @@ impl Actor {
     /// Our SDP as the application sees it: external addresses and bandwidth limits applied.
     fn finish_local_sdp(&self, sdp: &str) -> String {
         let s = net::rewrite_sdp(sdp, self.cfg.external_ipv4, self.cfg.external_ipv6);
+        let s = net::single_media_stream(&s);
         net::add_bandwidth(
             &s,
             self.cfg.max_audio_recv_bandwidth_kbps,

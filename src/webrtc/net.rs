@@ -159,6 +159,45 @@ pub fn rewrite_sdp(sdp: &str, ext4: Option<IpAddr>, ext6: Option<IpAddr>) -> Str
 /// Adds `b=AS:<kbps>` to the audio/video media sections (KMS `maxAudioRecvBandwidth` /
 /// `maxVideoRecvBandwidth`; 0 = unlimited, no line). The line goes right after the section's
 /// `c=` line, where RFC 4566 orders it.
+/// Puts every track we send into one MediaStream, as KMS does. str0m gives each m-line its own
+/// stream id when the offer carries none (a recvonly offer); kurento-utils then plays
+/// `getRemoteStreams()[0]`, which would hold the audio track alone, and the video never shows.
+pub fn single_media_stream(sdp: &str) -> String {
+    let first = sdp.lines().find_map(|l| {
+        l.trim_end()
+            .strip_prefix("a=msid:")
+            .and_then(|r| r.split_whitespace().next())
+            .map(str::to_string)
+    });
+    let Some(stream) = first else {
+        return sdp.to_string();
+    };
+    let mut out = String::with_capacity(sdp.len());
+    for line in sdp.split_inclusive('\n') {
+        let body = line.trim_end_matches(['\r', '\n']);
+        let eol = &line[body.len()..];
+        let rewritten = if let Some(rest) = body.strip_prefix("a=msid:") {
+            let track = rest.split_whitespace().nth(1).unwrap_or_default();
+            format!("a=msid:{stream} {track}")
+        } else if body.starts_with("a=ssrc:") && body.contains(" msid:") {
+            match body.split_once(" msid:") {
+                Some((head, ids)) => {
+                    let track = ids.split_whitespace().nth(1).unwrap_or_default();
+                    format!("{head} msid:{stream} {track}")
+                }
+                None => body.to_string(),
+            }
+        } else if body.starts_with("a=msid-semantic:") {
+            format!("a=msid-semantic: WMS {stream}")
+        } else {
+            body.to_string()
+        };
+        out.push_str(&rewritten);
+        out.push_str(eol);
+    }
+    out
+}
+
 pub fn add_bandwidth(sdp: &str, audio_kbps: u32, video_kbps: u32) -> String {
     if audio_kbps == 0 && video_kbps == 0 {
         return sdp.to_string();
@@ -194,6 +233,19 @@ pub fn add_bandwidth(sdp: &str, audio_kbps: u32, video_kbps: u32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_media_stream_for_all_tracks() {
+        let sdp = "v=0\r\na=msid-semantic: WMS a b\r\nm=audio 9 X 111\r\na=msid:a ta\r\na=ssrc:1 msid:a ta\r\n\
+                   m=video 9 X 96\r\na=msid:b tv\r\na=ssrc:2 cname:x\r\na=ssrc:2 msid:b tv\r\n";
+        let out = single_media_stream(sdp);
+        assert!(out.contains("a=msid-semantic: WMS a\r\n"));
+        assert!(out.contains("a=msid:a tv\r\n"));
+        assert!(out.contains("a=ssrc:2 msid:a tv\r\n"));
+        assert!(out.contains("a=ssrc:2 cname:x\r\n"));
+        assert!(!out.contains(" b "));
+        assert_eq!(single_media_stream("v=0\r\n"), "v=0\r\n");
+    }
 
     #[test]
     fn bandwidth_lines_per_kind() {
