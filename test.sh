@@ -1,0 +1,150 @@
+#!/usr/bin/env bash
+# The one command that runs every test of this repository:
+#   system packages (only when missing) → cargo fmt --check → clippy -D warnings → cargo test →
+#   release build → npm ci (only when the lockfile changed) → node:test protocol tests (both
+#   kurento-client generations) → browser tests (one at a time).
+# Every step runs even if an earlier one failed (except those that need the build); the exit status
+# is non-zero if any step failed, and the last line is a one-line summary.
+#
+# Environment:
+#   KMS_BIN            server binary used by the Node tests (default: target/release/kurento-media-server)
+#   SKIP_APT=1         do not check/install system packages
+#   NODE_TEST_ONLY=re  run only Node test files whose path matches this regex (grep -E)
+set -uo pipefail
+
+cd "$(dirname "$0")"
+ROOT=$(pwd)
+export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+
+declare -a RESULTS=()
+FAILED=0
+START=$(date +%s)
+
+step() {
+  local name=$1
+  shift
+  local t0 t1 rc
+  t0=$(date +%s)
+  echo
+  echo "=== ${name}: $*"
+  "$@"
+  rc=$?
+  t1=$(date +%s)
+  if [[ $rc -eq 0 ]]; then
+    RESULTS+=("${name}:ok($((t1 - t0))s)")
+  else
+    RESULTS+=("${name}:FAIL")
+    FAILED=1
+  fi
+  return $rc
+}
+
+skip() {
+  RESULTS+=("$1:skipped")
+  echo
+  echo "=== $1: skipped ($2)"
+}
+
+# --- (a) system packages ---------------------------------------------------------------------
+install_system_packages() {
+  local missing=()
+  command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+  command -v turnserver >/dev/null 2>&1 || missing+=(coturn)
+  if [[ ${#missing[@]} -eq 0 ]]; then
+    echo "all present"
+    return 0
+  fi
+  local sudo=()
+  if [[ $(id -u) -ne 0 ]]; then
+    if command -v sudo >/dev/null 2>&1; then sudo=(sudo); else
+      echo "missing ${missing[*]} and not root" >&2
+      return 1
+    fi
+  fi
+  echo "installing: ${missing[*]}"
+  "${sudo[@]}" apt-get update -q &&
+    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
+}
+
+# --- (f) npm dependencies ----------------------------------------------------------------------
+npm_deps() {
+  cd "$ROOT/compat-tests" || return 1
+  local stamp=node_modules/.installed-lock-hash hash
+  if [[ -f package-lock.json ]]; then
+    hash=$(cat package.json package-lock.json | sha256sum | cut -d' ' -f1)
+    if [[ -f $stamp && $(cat "$stamp") == "$hash" ]]; then
+      echo "node_modules up to date with package-lock.json"
+      return 0
+    fi
+    PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund || return 1
+  else
+    PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm install --no-audit --no-fund || return 1
+    hash=$(cat package.json package-lock.json | sha256sum | cut -d' ' -f1)
+  fi
+  echo "$hash" >"$stamp"
+}
+
+# --- (g) node tests ----------------------------------------------------------------------------
+NODE_SUMMARY=()
+run_node_tests() {
+  local label=$1 concurrency=$2
+  shift 2
+  local files=("$@")
+  if [[ -n ${NODE_TEST_ONLY:-} ]]; then
+    mapfile -t files < <(printf '%s\n' "${files[@]}" | grep -E "$NODE_TEST_ONLY")
+  fi
+  if [[ ${#files[@]} -eq 0 ]]; then
+    echo "no test files"
+    return 0
+  fi
+  local tap
+  tap=$(mktemp)
+  (cd "$ROOT/compat-tests" &&
+    node --test --test-force-exit --test-concurrency="$concurrency" \
+      --test-reporter=spec --test-reporter-destination=stdout \
+      --test-reporter=tap --test-reporter-destination="$tap" \
+      "${files[@]}")
+  local rc=$?
+  echo "--- ${label} summary (node:test)"
+  grep -E '^# (tests|suites|pass|fail|cancelled|skipped|todo|duration_ms) ' "$tap"
+  local pass fail
+  pass=$(grep -E '^# pass ' "$tap" | awk '{print $3}')
+  fail=$(grep -E '^# fail ' "$tap" | awk '{print $3}')
+  NODE_SUMMARY+=("${label}: ${pass:-?} pass, ${fail:-?} fail")
+  rm -f "$tap"
+  return $rc
+}
+
+if [[ ${SKIP_APT:-0} == 1 ]]; then skip apt "SKIP_APT=1"; else step apt install_system_packages; fi
+step fmt cargo fmt --all -- --check
+step clippy cargo clippy --workspace --all-targets -- -D warnings
+step cargo-test cargo test --workspace
+if step build cargo build --release; then BUILD_OK=1; else BUILD_OK=0; fi
+if step npm npm_deps; then NPM_OK=1; else NPM_OK=0; fi
+
+export KMS_BIN=${KMS_BIN:-$ROOT/target/release/kurento-media-server}
+if [[ $NPM_OK == 1 && ( $BUILD_OK == 1 || -x $KMS_BIN ) ]]; then
+  mapfile -t PROTOCOL_TESTS < <(cd compat-tests && ls test/*.test.js 2>/dev/null)
+  # Each protocol test file starts its own server on a free port, so two can run side by side.
+  step node-protocol run_node_tests protocol 2 "${PROTOCOL_TESTS[@]}"
+  mapfile -t BROWSER_TESTS < <(cd compat-tests && find browser -name '*.test.js' -not -path '*/node_modules/*' 2>/dev/null | sort)
+  if [[ ${#BROWSER_TESTS[@]} -gt 0 ]]; then
+    # Browsers are heavy on 2 cores: one file at a time.
+    step node-browser run_node_tests browser 1 "${BROWSER_TESTS[@]}"
+  else
+    skip node-browser "no compat-tests/browser/*.test.js"
+  fi
+else
+  skip node-protocol "needs the release build and npm dependencies"
+  skip node-browser "needs the release build and npm dependencies"
+fi
+
+END=$(date +%s)
+echo
+for s in "${NODE_SUMMARY[@]}"; do echo "node tests — $s"; done
+if [[ $FAILED == 0 ]]; then
+  echo "test.sh: PASS in $((END - START))s — ${RESULTS[*]}"
+else
+  echo "test.sh: FAIL in $((END - START))s — ${RESULTS[*]}"
+fi
+exit $FAILED
