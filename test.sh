@@ -67,7 +67,8 @@ install_system_packages() {
 }
 
 # --- (f) npm dependencies ----------------------------------------------------------------------
-npm_deps() {
+npm_deps() (
+  # A subshell, so the cd below does not move the rest of the script.
   cd "$ROOT/compat-tests" || return 1
   local stamp=node_modules/.installed-lock-hash hash
   if [[ -f package-lock.json ]]; then
@@ -82,7 +83,7 @@ npm_deps() {
     hash=$(cat package.json package-lock.json | sha256sum | cut -d' ' -f1)
   fi
   echo "$hash" >"$stamp"
-}
+)
 
 # --- (g) node tests ----------------------------------------------------------------------------
 NODE_SUMMARY=()
@@ -94,8 +95,9 @@ run_node_tests() {
     mapfile -t files < <(printf '%s\n' "${files[@]}" | grep -E "$NODE_TEST_ONLY")
   fi
   if [[ ${#files[@]} -eq 0 ]]; then
-    echo "no test files"
-    return 0
+    # Running no test is a failure, never a pass.
+    echo "no test files" >&2
+    return 1
   fi
   local tap
   tap=$(mktemp)
@@ -124,10 +126,10 @@ if step npm npm_deps; then NPM_OK=1; else NPM_OK=0; fi
 
 export KMS_BIN=${KMS_BIN:-$ROOT/target/release/kurento-media-server}
 if [[ $NPM_OK == 1 && ( $BUILD_OK == 1 || -x $KMS_BIN ) ]]; then
-  mapfile -t PROTOCOL_TESTS < <(cd compat-tests && ls test/*.test.js 2>/dev/null)
+  mapfile -t PROTOCOL_TESTS < <(cd "$ROOT/compat-tests" && ls test/*.test.js 2>/dev/null)
   # Each protocol test file starts its own server on a free port, so two can run side by side.
   step node-protocol run_node_tests protocol 2 "${PROTOCOL_TESTS[@]}"
-  mapfile -t BROWSER_TESTS < <(cd compat-tests && find browser -name '*.test.js' -not -path '*/node_modules/*' 2>/dev/null | sort)
+  mapfile -t BROWSER_TESTS < <(cd "$ROOT/compat-tests" && find browser -name '*.test.js' -not -path '*/node_modules/*' 2>/dev/null | sort)
   if [[ ${#BROWSER_TESTS[@]} -gt 0 ]]; then
     # Browsers are heavy on 2 cores: one file at a time.
     step node-browser run_node_tests browser 1 "${BROWSER_TESTS[@]}"

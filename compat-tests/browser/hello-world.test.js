@@ -112,6 +112,17 @@ for (const pkg of kurento.CLIENTS) {
         assert.deepEqual(state.errors, [], 'errors in the page');
         assert.ok(state.serverCandidates.length > 0, 'the server sent no IceCandidateFound candidate');
         variant.check(sample, state, coturn);
+        // The server's own view: getStats on the endpoint shows RTP flowing both ways.
+        const [session] = Object.values(app.sessions);
+        assert.ok(session, 'the application holds no session');
+        const stats = await session.webRtcEndpoint.getStats();
+        const byType = (t, kind) => Object.values(stats).find((s) => s.type === t && s.id.endsWith(kind));
+        for (const kind of ['audio', 'video']) {
+          const inbound = byType('inboundrtp', kind);
+          const outbound = byType('outboundrtp', kind);
+          assert.ok(inbound && inbound.packetsReceived > 0, `no inbound ${kind} packets in getStats: ${JSON.stringify(stats)}`);
+          assert.ok(outbound && outbound.packetsSent > 0, `no outbound ${kind} packets in getStats: ${JSON.stringify(stats)}`);
+        }
         assert.ok(server.alive(), 'media server died');
 
         await page.click('#stop');

@@ -38,6 +38,7 @@ impl ConnHandle {
         if self.is_closed() {
             return;
         }
+        tracing::trace!(conn = self.id.0, "-> {text}");
         if let Err(mpsc::error::TrySendError::Full(_)) = self.tx.try_send(text) {
             warn!(
                 conn = self.id.0,
