@@ -69,6 +69,7 @@ install_system_packages() {
 
 # --- (f) npm dependencies ----------------------------------------------------------------------
 npm_deps() (
+  # A subshell, so the cd below does not move the rest of the script.
   cd "$ROOT/compat-tests" || return 1
   local stamp=node_modules/.installed-lock-hash hash
   if [[ -f package-lock.json ]]; then
@@ -95,40 +96,60 @@ run_node_tests() {
     mapfile -t files < <(printf '%s\n' "${files[@]}" | grep -E "$NODE_TEST_ONLY")
   fi
   if [[ ${#files[@]} -eq 0 ]]; then
-    echo "no test files"
-    # Only an explicit NODE_TEST_ONLY filter may select nothing.
+    # Running no test is a failure, never a pass, unless NODE_TEST_ONLY filtered this set out.
+    echo "no test files" >&2
     [[ -n ${NODE_TEST_ONLY:-} ]]
     return
   fi
-  # Spec reporter (human readable, ends with the "ℹ pass N" / "ℹ fail N" totals). --test-force-exit:
-  # kurento-client leaves 20 s response-cache timers behind after close(); do not wait for them.
   local out
   out=$(mktemp)
+  # A hung test must not eat CI's 90 minutes: every file gets a deadline.
   (cd "$ROOT/compat-tests" &&
-    node --test --test-force-exit --test-timeout=180000 --test-concurrency="$concurrency" \
+    node --test --test-force-exit --test-concurrency="$concurrency" --test-timeout=240000 \
       --test-reporter=spec "${files[@]}") 2>&1 | tee "$out"
   local rc=${PIPESTATUS[0]}
-  echo "--- ${label} summary (node:test)"
-  grep -E '^ℹ (tests|suites|pass|fail|cancelled|skipped|todo|duration_ms) ' "$out" | sed 's/^ℹ /# /'
   local pass fail cancelled
-  pass=$(grep -E '^ℹ pass ' "$out" | awk '{print $3}')
-  fail=$(grep -E '^ℹ fail ' "$out" | awk '{print $3}')
-  cancelled=$(grep -E '^ℹ cancelled ' "$out" | awk '{print $3}')
-  NODE_SUMMARY+=("${label}: ${pass:-?} pass, ${fail:-?} fail, ${cancelled:-?} cancelled")
-  rm -f "$out"
-  # A file that crashes before reporting would leave no totals: treat that as a failure too.
+  pass=$(grep -aE '^ℹ pass [0-9]+' "$out" | tail -1 | awk '{print $3}')
+  fail=$(grep -aE '^ℹ fail [0-9]+' "$out" | tail -1 | awk '{print $3}')
+  cancelled=$(grep -aE '^ℹ cancelled [0-9]+' "$out" | tail -1 | awk '{print $3}')
+  # node:test's own totals, in the TAP comment form ("# pass N", "# fail N").
+  grep -aE '^ℹ (tests|suites|pass|fail|cancelled|skipped|todo|duration_ms) ' "$out" | sed 's/^ℹ /# /'
+  echo "--- ${label}: ${pass:-0} passed, ${fail:-0} failed, ${cancelled:-0} cancelled"
+  NODE_SUMMARY+=("${label}: ${pass:-0} passed, ${fail:-0} failed, ${cancelled:-0} cancelled")
+  # A run that crashed before node:test printed its totals is a failure, not an empty pass.
   if [[ $rc -eq 0 && -z $pass ]]; then rc=1; fi
+  TOTAL_PASS=$((TOTAL_PASS + ${pass:-0}))
+  TOTAL_FAIL=$((TOTAL_FAIL + ${fail:-0}))
+  rm -f "$out"
   return $rc
 }
 
 if [[ ${SKIP_APT:-0} == 1 ]]; then skip apt "SKIP_APT=1"; else step apt install_system_packages; fi
 if [[ ${SKIP_CARGO:-0} == 1 ]]; then
   for s in fmt clippy cargo-test build; do skip "$s" "SKIP_CARGO=1"; done
-  BUILD_OK=0
 else
   step fmt cargo fmt --all -- --check
   step clippy cargo clippy --workspace --all-targets -- -D warnings
-  step cargo-test cargo test --workspace
+fi
+cargo_tests() {
+  local out rc
+  out=$(mktemp)
+  cargo test --workspace 2>&1 | tee "$out"
+  rc=${PIPESTATUS[0]}
+  local p f
+  p=$(grep -aE '^test result:' "$out" | sed -E 's/.* ([0-9]+) passed.*/\1/' | awk '{s+=$1} END {print s+0}')
+  f=$(grep -aE '^test result:' "$out" | sed -E 's/.* ([0-9]+) failed.*/\1/' | awk '{s+=$1} END {print s+0}')
+  TOTAL_PASS=$((TOTAL_PASS + ${p:-0}))
+  TOTAL_FAIL=$((TOTAL_FAIL + ${f:-0}))
+  rm -f "$out"
+  return $rc
+}
+TOTAL_PASS=0
+TOTAL_FAIL=0
+if [[ ${SKIP_CARGO:-0} == 1 ]]; then
+  BUILD_OK=0
+else
+  step cargo-test cargo_tests
   if step build cargo build --release; then BUILD_OK=1; else BUILD_OK=0; fi
 fi
 if step npm npm_deps; then NPM_OK=1; else NPM_OK=0; fi
@@ -158,4 +179,7 @@ if [[ $FAILED == 0 ]]; then
 else
   echo "test.sh: FAIL in $((END - START))s — ${RESULTS[*]}"
 fi
+# A failed step with no failed test (build, fmt, clippy) still counts as a failure.
+if [[ $FAILED != 0 && $TOTAL_FAIL == 0 ]]; then TOTAL_FAIL=1; fi
+echo "tests: ${TOTAL_PASS} passed, ${TOTAL_FAIL} failed"
 exit $FAILED

@@ -1,1 +1,71 @@
-fn main() {}
+//! `kurento-media-server`: reads KMS's configuration and runs the server until SIGINT/SIGTERM.
+
+use clap::Parser;
+use kurento_media_server::{config, server, setup};
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() {
+    let cli = config::Cli::parse();
+    let env = |k: &str| std::env::var(k).ok();
+    if cli.version {
+        println!(
+            "Kurento Media Server (Rust) version {}",
+            env!("CARGO_PKG_VERSION")
+        );
+        println!("Implements the protocol of Kurento Media Server 6.18 / 7.x");
+        return;
+    }
+    if cli.list {
+        for m in &kurento_protocol::model::model().modules {
+            for f in &m.factories {
+                println!("{f}");
+            }
+        }
+        return;
+    }
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_new(config::log_filter(&env)).unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_ansi(false)
+        .init();
+    let cfg = match config::load(&cli, &env) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("kurento-media-server: configuration error: {e}");
+            std::process::exit(1);
+        }
+    };
+    for line in cfg.startup_summary().lines() {
+        tracing::info!("{line}");
+    }
+    if let Err(e) = server::start(setup::options(&cfg)).await {
+        eprintln!("kurento-media-server: cannot start: {e}");
+        std::process::exit(1);
+    }
+    wait_for_shutdown().await;
+    tracing::info!("Kurento Media Server (Rust) stopping");
+}
+
+async fn wait_for_shutdown() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -124,7 +124,9 @@ impl ErrorKind {
             MediaObjectEventNotSupported => "MEDIA_OBJECT_EVENT_NOT_SUPPORTED",
             MediaObjectIllegalParamError => "MEDIA_OBJECT_ILLEGAL_PARAM_ERROR",
             MediaObjectNotAvailable => "MEDIA_OBJECT_NOT_AVAILABLE",
-            MediaObjectNotFoundTransactionNoCommit => "MEDIA_OBJECT_NOT_FOUND_TRANSACTION_NO_COMMIT",
+            MediaObjectNotFoundTransactionNoCommit => {
+                "MEDIA_OBJECT_NOT_FOUND_TRANSACTION_NO_COMMIT"
+            }
             MediaObjectTagKeyNotFound => "MEDIA_OBJECT_TAG_KEY_NOT_FOUND",
             MediaObjectOperationNotSupported => "MEDIA_OBJECT_OPERATION_NOT_SUPPORTED",
             SdpCreateError => "SDP_CREATE_ERROR",
@@ -158,7 +160,10 @@ pub struct RpcError {
 
 impl RpcError {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        RpcError { kind, message: message.into() }
+        RpcError {
+            kind,
+            message: message.into(),
+        }
     }
 
     pub fn parse_error() -> Self {
@@ -174,23 +179,38 @@ impl RpcError {
         Self::new(ErrorKind::InvalidParams, "'params' is required")
     }
     pub fn param_required(name: &str) -> Self {
-        Self::new(ErrorKind::ServerError, format!("'{name}' parameter is required"))
+        Self::new(
+            ErrorKind::ServerError,
+            format!("'{name}' parameter is required"),
+        )
     }
     /// `json_type` is one of string, integer, boolean, object, array.
     pub fn param_type(name: &str, json_type: &str) -> Self {
-        Self::new(ErrorKind::ServerError, format!("'{name}' parameter should be a {json_type}"))
+        Self::new(
+            ErrorKind::ServerError,
+            format!("'{name}' parameter should be a {json_type}"),
+        )
     }
     pub fn marshall(name: &str, type_name: &str) -> Self {
-        Self::new(ErrorKind::MarshallError, format!("'{name}' parameter should be a {type_name}"))
+        Self::new(
+            ErrorKind::MarshallError,
+            format!("'{name}' parameter should be a {type_name}"),
+        )
     }
     pub fn invalid_session() -> Self {
         Self::new(ErrorKind::InvalidSession, "Invalid session")
     }
     pub fn object_not_found(id: &str) -> Self {
-        Self::new(ErrorKind::MediaObjectNotFound, format!("Object '{id}' not found"))
+        Self::new(
+            ErrorKind::MediaObjectNotFound,
+            format!("Object '{id}' not found"),
+        )
     }
     pub fn factory_not_found(ty: &str) -> Self {
-        Self::new(ErrorKind::MediaObjectNotAvailable, format!("Factory '{ty}' not found"))
+        Self::new(
+            ErrorKind::MediaObjectNotAvailable,
+            format!("Factory '{ty}' not found"),
+        )
     }
     pub fn method_with_params_not_found(op: &str, n: usize) -> Self {
         Self::new(
@@ -247,7 +267,10 @@ mod tests {
 
     #[test]
     fn generic_errors_have_no_data_except_params() {
-        assert_eq!(RpcError::method_not_found().to_json(), json!({"code":-32601,"message":"Method not found."}));
+        assert_eq!(
+            RpcError::method_not_found().to_json(),
+            json!({"code":-32601,"message":"Method not found."})
+        );
         assert_eq!(
             RpcError::params_required().to_json(),
             json!({"code":-32602,"message":"'params' is required","data":{"type":"INVALID_PARAMS"}})
@@ -261,6 +284,9 @@ mod tests {
     #[test]
     fn sdp_codes_are_in_kms_order() {
         assert_eq!(ErrorKind::SdpEndPointCannotCreateSession.code(), 40211);
-        assert_eq!(ErrorKind::SdpEndPointAnswerAlreadyProcessed.data_type(), Some("SDP_END_POINT_ANSWER_ALREADY_PROCCESED"));
+        assert_eq!(
+            ErrorKind::SdpEndPointAnswerAlreadyProcessed.data_type(),
+            Some("SDP_END_POINT_ANSWER_ALREADY_PROCCESED")
+        );
     }
 }

@@ -47,7 +47,9 @@ impl ObjectId {
 
     /// The id this one was created under (the pipeline of an element, the hub of a HubPort).
     pub fn parent(&self) -> Option<ObjectId> {
-        self.0.rsplit_once('/').map(|(p, _)| ObjectId(p.to_string()))
+        self.0
+            .rsplit_once('/')
+            .map(|(p, _)| ObjectId(p.to_string()))
     }
 
     pub fn is_newref(&self) -> bool {
@@ -111,7 +113,10 @@ mod tests {
         let p = ObjectId::new_root(U1, "kurento", "MediaPipeline");
         assert_eq!(p.as_str(), format!("{U1}_kurento.MediaPipeline"));
         let e = ObjectId::new_child(&p, U2, "kurento", "WebRtcEndpoint");
-        assert_eq!(e.as_str(), format!("{U1}_kurento.MediaPipeline/{U2}_kurento.WebRtcEndpoint"));
+        assert_eq!(
+            e.as_str(),
+            format!("{U1}_kurento.MediaPipeline/{U2}_kurento.WebRtcEndpoint")
+        );
         assert_eq!(e.parent(), Some(p.clone()));
         assert_eq!(e.qualified_type(), Some("kurento.WebRtcEndpoint"));
         assert_eq!(p.parent(), None);
@@ -128,7 +133,17 @@ mod tests {
 
     #[test]
     fn odd_ids_do_not_panic() {
-        for s in ["", "/", "_", "a_b", "x/y_", "manager_ServerManager", "newref:0", "///__..", "é_ü.ß"] {
+        for s in [
+            "",
+            "/",
+            "_",
+            "a_b",
+            "x/y_",
+            "manager_ServerManager",
+            "newref:0",
+            "///__..",
+            "é_ü.ß",
+        ] {
             let id = ObjectId::from_wire(s);
             let _ = id.qualified_type();
             let _ = id.parent();

@@ -31,7 +31,10 @@ impl Request {
     }
 
     pub fn from_value(value: Value) -> Result<Request, DecodeError> {
-        let invalid = |id: Option<Value>| DecodeError { id, error: RpcError::invalid_request() };
+        let invalid = |id: Option<Value>| DecodeError {
+            id,
+            error: RpcError::invalid_request(),
+        };
         let Value::Object(mut obj) = value else {
             return Err(invalid(None));
         };
@@ -40,12 +43,13 @@ impl Request {
             Some(Value::Array(_)) | Some(Value::Object(_)) => return Err(invalid(None)),
             Some(v) => Some(v),
         };
+        // KMS answers every invalid request with id null, even when the id was readable.
         if obj.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
-            return Err(invalid(id));
+            return Err(invalid(None));
         }
         let method = match obj.remove("method") {
             Some(Value::String(m)) => m,
-            _ => return Err(invalid(id)),
+            _ => return Err(invalid(None)),
         };
         let params = match obj.remove("params") {
             None | Some(Value::Null) => None,
@@ -91,7 +95,10 @@ mod tests {
 
     #[test]
     fn decodes_kurento_client_ping() {
-        let r = Request::decode(r#"{"jsonrpc":"2.0","method":"ping","params":{"interval":5000},"id":0}"#).unwrap();
+        let r = Request::decode(
+            r#"{"jsonrpc":"2.0","method":"ping","params":{"interval":5000},"id":0}"#,
+        )
+        .unwrap();
         assert_eq!(r.id, Some(json!(0)));
         assert_eq!(r.method, "ping");
         assert_eq!(r.params, Some(json!({"interval":5000})));
@@ -104,10 +111,26 @@ mod tests {
         let cases = [
             ("[1,2]", ErrorKind::InvalidRequest, None),
             ("42", ErrorKind::InvalidRequest, None),
-            (r#"{"jsonrpc":"1.0","method":"ping","id":3}"#, ErrorKind::InvalidRequest, Some(json!(3))),
-            (r#"{"method":"ping","id":"a"}"#, ErrorKind::InvalidRequest, Some(json!("a"))),
-            (r#"{"jsonrpc":"2.0","method":5,"id":4}"#, ErrorKind::InvalidRequest, Some(json!(4))),
-            (r#"{"jsonrpc":"2.0","method":"ping","id":[1]}"#, ErrorKind::InvalidRequest, None),
+            (
+                r#"{"jsonrpc":"1.0","method":"ping","id":3}"#,
+                ErrorKind::InvalidRequest,
+                None,
+            ),
+            (
+                r#"{"method":"ping","id":"a"}"#,
+                ErrorKind::InvalidRequest,
+                None,
+            ),
+            (
+                r#"{"jsonrpc":"2.0","method":5,"id":4}"#,
+                ErrorKind::InvalidRequest,
+                None,
+            ),
+            (
+                r#"{"jsonrpc":"2.0","method":"ping","id":[1]}"#,
+                ErrorKind::InvalidRequest,
+                None,
+            ),
             ("{not json", ErrorKind::ParseError, None),
             ("", ErrorKind::ParseError, None),
         ];

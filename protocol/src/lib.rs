@@ -9,11 +9,13 @@
 //! - [`error`]: every error code, message and `data.type` (the only place).
 //! - [`ids`]: `ObjectId`, `SessionId`, `SubscriptionId` and their string forms.
 //! - [`params`]: typed access to `params` with KMS's messages for missing or mistyped members.
+//! - [`events`]: event name aliases and the common `data` fields of every event.
 //! - [`methods`]: the 13 server methods.
 //! - [`model`]: classes, methods, properties, events and complex types from the kmd files,
 //!   and marshalling of values against their declared types.
 
 pub mod error;
+pub mod events;
 pub mod ids;
 pub mod jsonrpc;
 pub mod methods;

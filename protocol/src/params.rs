@@ -13,7 +13,10 @@ impl Params {
         match params {
             Some(Value::Object(m)) => Ok(Params(m.clone())),
             None | Some(Value::Null) => Err(RpcError::params_required()),
-            Some(_) => Err(RpcError::new(crate::error::ErrorKind::InvalidParams, "'params' should be an object")),
+            Some(_) => Err(RpcError::new(
+                crate::error::ErrorKind::InvalidParams,
+                "'params' should be an object",
+            )),
         }
     }
 
@@ -30,7 +33,8 @@ impl Params {
     }
 
     pub fn str(&self, name: &str) -> Result<&str, RpcError> {
-        self.opt_str(name)?.ok_or_else(|| RpcError::param_required(name))
+        self.opt_str(name)?
+            .ok_or_else(|| RpcError::param_required(name))
     }
 
     pub fn opt_str(&self, name: &str) -> Result<Option<&str>, RpcError> {
@@ -75,7 +79,10 @@ mod tests {
     fn missing_and_mistyped() {
         assert_eq!(Params::required(None).unwrap_err().code(), -32602);
         let p = Params::required(Some(&json!({"object": 5, "n": null}))).unwrap();
-        assert_eq!(p.str("object").unwrap_err().message, "'object' parameter should be a string");
+        assert_eq!(
+            p.str("object").unwrap_err().message,
+            "'object' parameter should be a string"
+        );
         assert_eq!(p.str("n").unwrap_err().message, "'n' parameter is required");
         assert_eq!(p.opt_str("n").unwrap(), None);
     }

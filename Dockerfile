@@ -1,0 +1,20 @@
+# kurento-media-server (Rust): a drop-in replacement for the kurento/kurento-media-server image.
+# Same port, same config paths (/etc/kurento), same KMS_* variables, same health check.
+FROM rust:1-bookworm AS build
+WORKDIR /src
+COPY . .
+RUN cargo build --release --bin kurento-media-server
+
+FROM debian:bookworm-slim
+RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates curl \
+    && rm -rf /var/lib/apt/lists/* && mkdir -p /etc/kurento/modules/kurento
+COPY --from=build /src/target/release/kurento-media-server /usr/bin/kurento-media-server
+EXPOSE 8888/tcp 5000-5050/udp
+ENV KMS_MIN_PORT=5000 KMS_MAX_PORT=5050
+# KMS's own health check: an upgrade request without a key gets an immediate HTTP 500.
+HEALTHCHECK --interval=10s --timeout=5s --start-period=5s --retries=3 \
+  CMD test "$(curl --silent --no-buffer --output /dev/null --write-out '%{http_code}' \
+        --header 'Connection: Upgrade' --header 'Upgrade: websocket' \
+        --header 'Host: 127.0.0.1:8888' --header 'Origin: 127.0.0.1' \
+        http://127.0.0.1:8888/kurento)" = 500
+ENTRYPOINT ["/usr/bin/kurento-media-server"]

@@ -1,0 +1,20 @@
+//! # kurento-media-server
+//!
+//! A drop-in replacement for Kurento Media Server that forwards packets instead of re-encoding.
+//!
+//! ## Layout
+//! - [`config`]: KMS's own configuration files, Docker variables and command line.
+//! - [`rpc`]: WebSocket transport, sessions, JSON-RPC dispatch and event delivery (no RTP).
+//! - [`objects`]: the Kurento object model, one file per class; turns calls into media commands.
+//! - [`media`]: the media core: routes packets between endpoints without decoding (no JSON).
+//! - [`webrtc`]: the WebRTC adapter, the only code that uses str0m.
+//! - [`server`]: wiring: listeners, media event pump, garbage collector.
+
+pub mod config;
+pub mod media;
+pub mod objects;
+pub mod rpc;
+pub mod server;
+pub mod setup;
+pub mod sysinfo;
+pub mod webrtc;

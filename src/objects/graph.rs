@@ -1,0 +1,254 @@
+//! The element graph: `connect`/`disconnect` links between media elements, and the flattening of
+//! that graph into packet routes between real media endpoints (through PassThrough, filters,
+//! HubPorts and dispatchers), which is all the media core needs to know.
+
+use super::{ClassState, Registry};
+use crate::media::{MediaKind, Route};
+use kurento_protocol::model::marshal::complex;
+use kurento_protocol::ObjectId;
+use serde_json::{Map, Value};
+use std::collections::{HashMap, HashSet};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MediaType {
+    Audio,
+    Video,
+    Data,
+}
+
+impl MediaType {
+    pub const ALL: [MediaType; 3] = [MediaType::Audio, MediaType::Video, MediaType::Data];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MediaType::Audio => "AUDIO",
+            MediaType::Video => "VIDEO",
+            MediaType::Data => "DATA",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<MediaType> {
+        MediaType::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+
+    pub fn media_kind(self) -> Option<MediaKind> {
+        match self {
+            MediaType::Audio => Some(MediaKind::Audio),
+            MediaType::Video => Some(MediaKind::Video),
+            MediaType::Data => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Connection {
+    pub source: ObjectId,
+    pub sink: ObjectId,
+    pub media_type: MediaType,
+    pub source_description: String,
+    pub sink_description: String,
+}
+
+impl Connection {
+    /// ElementConnectionData as KMS returns it.
+    pub fn to_value(&self) -> Value {
+        let mut m = Map::new();
+        m.insert("source".into(), self.source.as_str().into());
+        m.insert("sink".into(), self.sink.as_str().into());
+        m.insert("type".into(), self.media_type.as_str().into());
+        m.insert(
+            "sourceDescription".into(),
+            self.source_description.clone().into(),
+        );
+        m.insert(
+            "sinkDescription".into(),
+            self.sink_description.clone().into(),
+        );
+        complex("ElementConnectionData", m)
+    }
+
+    fn event_fields(&self) -> Map<String, Value> {
+        let mut f = Map::new();
+        f.insert("sink".into(), self.sink.as_str().into());
+        f.insert("mediaType".into(), self.media_type.as_str().into());
+        f.insert(
+            "sourceMediaDescription".into(),
+            self.source_description.clone().into(),
+        );
+        f.insert(
+            "sinkMediaDescription".into(),
+            self.sink_description.clone().into(),
+        );
+        f
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Graph {
+    links: Vec<Connection>,
+    /// Dispatcher: sink HubPort → source HubPort.
+    dispatch: HashMap<ObjectId, ObjectId>,
+}
+
+impl Graph {
+    pub fn links(&self) -> &[Connection] {
+        &self.links
+    }
+
+    /// Removes every link and dispatch entry that involves `id`; returns the removed links.
+    pub fn remove_element(&mut self, id: &ObjectId) -> Vec<Connection> {
+        let (gone, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut self.links)
+            .into_iter()
+            .partition(|c| &c.source == id || &c.sink == id);
+        self.links = keep;
+        self.dispatch.retain(|k, v| k != id && v != id);
+        gone
+    }
+
+    pub fn set_dispatch(&mut self, source_port: &ObjectId, sink_port: &ObjectId) {
+        self.dispatch.insert(sink_port.clone(), source_port.clone());
+    }
+}
+
+pub(super) fn raise_disconnected(reg: &mut Registry, c: &Connection) {
+    let f = c.event_fields();
+    reg.raise(&c.source, "ElementDisconnected", f);
+}
+
+impl Registry {
+    pub fn connections(&self) -> &[Connection] {
+        self.graph.links()
+    }
+
+    /// Links `source` → `sink` for one media type. A sink input takes one source per media type
+    /// and description, so an existing link into it from another element is replaced (and
+    /// reported as disconnected), as in KMS.
+    pub(crate) fn link(&mut self, c: Connection) {
+        if self.graph.links.contains(&c) {
+            return;
+        }
+        let replaced: Vec<Connection> = self
+            .graph
+            .links
+            .iter()
+            .filter(|l| {
+                l.sink == c.sink
+                    && l.media_type == c.media_type
+                    && l.sink_description == c.sink_description
+            })
+            .cloned()
+            .collect();
+        self.graph.links.retain(|l| !replaced.contains(l));
+        for r in &replaced {
+            raise_disconnected(self, r);
+        }
+        let f = c.event_fields();
+        let source = c.source.clone();
+        self.graph.links.push(c);
+        self.raise(&source, "ElementConnected", f);
+    }
+
+    /// Removes matching links; returns how many.
+    pub(crate) fn unlink(
+        &mut self,
+        source: &ObjectId,
+        sink: &ObjectId,
+        ty: Option<MediaType>,
+        sd: &str,
+        kd: &str,
+    ) -> usize {
+        let gone: Vec<Connection> = self
+            .graph
+            .links
+            .iter()
+            .filter(|l| {
+                &l.source == source
+                    && &l.sink == sink
+                    && ty.is_none_or(|t| l.media_type == t)
+                    && l.source_description == sd
+                    && l.sink_description == kd
+            })
+            .cloned()
+            .collect();
+        self.graph.links.retain(|l| !gone.contains(l));
+        for g in &gone {
+            raise_disconnected(self, g);
+        }
+        gone.len()
+    }
+
+    pub(crate) fn set_dispatch(&mut self, source_port: &ObjectId, sink_port: &ObjectId) {
+        self.graph.set_dispatch(source_port, sink_port);
+    }
+}
+
+/// Elements that produce and consume real media (the media core has a peer for them).
+fn is_endpoint(reg: &Registry, id: &ObjectId) -> bool {
+    matches!(reg.get(id).map(|o| &o.state), Some(ClassState::WebRtc(_)))
+}
+
+/// The real media source feeding `element`'s input of type `ty`, following pass-through
+/// elements, filters, HubPorts and dispatchers upstream.
+fn upstream(
+    reg: &Registry,
+    element: &ObjectId,
+    ty: MediaType,
+    seen: &mut HashSet<ObjectId>,
+) -> Option<ObjectId> {
+    if !seen.insert(element.clone()) {
+        return None;
+    }
+    let link = reg
+        .graph
+        .links
+        .iter()
+        .find(|l| &l.sink == element && l.media_type == ty)?;
+    let src = &link.source;
+    if is_endpoint(reg, src) {
+        return Some(src.clone());
+    }
+    let obj = reg.get(src)?;
+    if obj.is_a("HubPort") {
+        // What leaves a HubPort is what its hub routes to it.
+        let hub = reg.get(obj.parent.as_ref()?)?;
+        let feeding_port = match &hub.state {
+            ClassState::DispatcherOneToMany { source } => source.clone().filter(|s| s != src)?,
+            _ if hub.class.name == "Dispatcher" => reg.graph.dispatch.get(src)?.clone(),
+            // Composite, Mixer and AlphaBlending mix decoded media, which a forwarder cannot do.
+            _ => return None,
+        };
+        return upstream(reg, &feeding_port, ty, seen);
+    }
+    if obj.is_a("MediaElement") {
+        return upstream(reg, src, ty, seen);
+    }
+    None
+}
+
+/// Every (source endpoint, kind) → sink endpoint route of a pipeline.
+pub(super) fn routes_of(reg: &Registry, pipeline: &ObjectId) -> Vec<Route> {
+    let mut routes = Vec::new();
+    for obj in reg.objects.values() {
+        if obj.pipeline.as_ref() != Some(pipeline) {
+            continue;
+        }
+        let ClassState::WebRtc(sink) = &obj.state else {
+            continue;
+        };
+        for ty in [MediaType::Audio, MediaType::Video] {
+            let Some(kind) = ty.media_kind() else {
+                continue;
+            };
+            if let Some(src) = upstream(reg, &obj.id, ty, &mut HashSet::new()) {
+                if let Some(ClassState::WebRtc(s)) = reg.get(&src).map(|o| &o.state) {
+                    routes.push(Route {
+                        source: s.key(),
+                        kind,
+                        sink: sink.key(),
+                    });
+                }
+            }
+        }
+    }
+    routes
+}

@@ -1,0 +1,102 @@
+//! MediaPipeline: owns a router in the media core and reports its graph as DOT.
+
+use super::{ClassState, MediaObject, Outcome, Registry};
+use crate::media::{MediaEnv, PipelineMedia, Route};
+use kurento_protocol::{ObjectId, RpcError};
+use serde_json::{Map, Value};
+use std::fmt::Write;
+
+pub struct PipelineState {
+    pub media: PipelineMedia,
+}
+
+impl PipelineState {
+    pub fn new(env: &MediaEnv, id: &ObjectId) -> Self {
+        PipelineState {
+            media: PipelineMedia::spawn(id.to_string(), env.events.clone()),
+        }
+    }
+
+    pub fn set_routes(&self, routes: Vec<Route>) {
+        self.media.set_routes(routes);
+    }
+
+    pub fn close(self) {
+        // Dropping the last sender ends the router task, which closes its endpoints.
+        drop(self.media);
+    }
+}
+
+pub(super) fn invoke(
+    reg: &mut Registry,
+    id: &ObjectId,
+    method: &str,
+    _p: &Map<String, Value>,
+) -> Result<Outcome, RpcError> {
+    match method {
+        "getGstreamerDot" => Outcome::value(dot(reg, id)),
+        // KMS writes the graph to its debug directory; we write it to the log.
+        "dumpGstreamerDot" => {
+            tracing::info!(pipeline = %id, "pipeline graph:\n{}", dot(reg, id));
+            Outcome::null()
+        }
+        _ => Err(super::unimplemented::method("MediaPipeline", method)),
+    }
+}
+
+pub(super) fn get(
+    _reg: &Registry,
+    _obj: &MediaObject,
+    _prop: &str,
+) -> Option<Result<Outcome, RpcError>> {
+    None
+}
+
+/// The pipeline's elements and links as a DOT graph: what KMS users paste into Graphviz, for our
+/// own forwarding graph rather than a GStreamer one.
+pub(crate) fn dot(reg: &Registry, pipeline: &ObjectId) -> String {
+    let short = |id: &ObjectId| {
+        id.as_str()
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .to_string()
+    };
+    let mut out = String::new();
+    let _ = writeln!(out, "digraph pipeline {{");
+    let _ = writeln!(out, "  rankdir=LR;");
+    let _ = writeln!(out, "  label=\"{}\";", short(pipeline));
+    let mut ids: Vec<&MediaObject> = reg
+        .objects
+        .values()
+        .filter(|o| o.pipeline.as_ref() == Some(pipeline) && &o.id != pipeline)
+        .collect();
+    ids.sort_by(|a, b| a.id.cmp(&b.id));
+    for o in &ids {
+        let kind = if matches!(o.state, ClassState::WebRtc(_)) {
+            "box"
+        } else {
+            "ellipse"
+        };
+        let _ = writeln!(
+            out,
+            "  \"{}\" [label=\"{}\\n{}\", shape={kind}];",
+            o.id,
+            o.class.name,
+            short(&o.id)
+        );
+    }
+    for c in reg.connections() {
+        if ids.iter().any(|o| o.id == c.source) {
+            let _ = writeln!(
+                out,
+                "  \"{}\" -> \"{}\" [label=\"{}\"];",
+                c.source,
+                c.sink,
+                c.media_type.as_str()
+            );
+        }
+    }
+    let _ = writeln!(out, "}}");
+    out
+}

@@ -1,0 +1,583 @@
+//! The Kurento object model: every MediaObject the server holds, its parent/child tree, the
+//! element graph (`connect`/`disconnect`), and the translation of Kurento operations into media
+//! commands. One file per Kurento class holds that class's methods and computed properties; the
+//! kmd model (kurento-protocol) decides which class declares an operation, and [`Registry::invoke`]
+//! sends it to that class's file.
+//!
+//! Nothing here knows sessions, sockets or JSON-RPC framing: operations return values and
+//! queue [`RaisedEvent`]s that the RPC layer delivers to subscribers.
+
+mod base_rtp_endpoint;
+mod graph;
+mod hubs;
+mod media_element;
+mod media_object;
+mod media_pipeline;
+mod sdp_endpoint;
+mod server_manager;
+pub(crate) mod stats;
+mod unimplemented;
+mod web_rtc_endpoint;
+
+pub use graph::{Connection, MediaType};
+
+use crate::media::{EndpointKey, MediaEnv, MediaEvent};
+use kurento_protocol::model::{self, ClassDef, Operation};
+use kurento_protocol::{ErrorKind, ObjectId, RpcError, SessionId};
+use serde_json::{Map, Value};
+use std::collections::{BTreeSet, HashMap};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// The module prefix of every class in core, elements and filters.
+pub const MODULE: &str = "kurento";
+
+/// Every event name this server delivers today (current names and the aliases KMS raises with
+/// them), for the coverage report.
+pub const EMITTED_EVENTS: &[&str] = &[
+    "ObjectCreated",
+    "ObjectDestroyed",
+    "ElementConnected",
+    "ElementDisconnected",
+    "IceCandidateFound",
+    "OnIceCandidate",
+    "IceGatheringDone",
+    "OnIceGatheringDone",
+    "IceComponentStateChanged",
+    "IceComponentStateChange",
+    "OnIceComponentStateChanged",
+    "NewCandidatePairSelected",
+    "ConnectionStateChanged",
+    "DtlsConnectionStateChange",
+    "MediaStateChanged",
+    "MediaSessionStarted",
+    "MediaSessionTerminated",
+    "MediaFlowInStateChanged",
+    "MediaFlowInStateChange",
+    "MediaFlowOutStateChanged",
+    "MediaFlowOutStateChange",
+];
+
+/// An event raised by an object, before it is fanned out to subscribers under its names.
+#[derive(Debug, Clone)]
+pub struct RaisedEvent {
+    pub source: ObjectId,
+    /// Current name; aliases are added at delivery (kurento_protocol::events::names_for).
+    pub name: &'static str,
+    pub fields: Map<String, Value>,
+}
+
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+pub type BoxFutureRef<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// The result of an operation: ready now, or pending on the media side (awaited without the
+/// registry lock).
+pub enum Outcome {
+    Ready(Value),
+    Pending(BoxFuture<Result<Value, RpcError>>),
+}
+
+impl Outcome {
+    pub fn null() -> Result<Outcome, RpcError> {
+        Ok(Outcome::Ready(Value::Null))
+    }
+    pub fn value(v: impl Into<Value>) -> Result<Outcome, RpcError> {
+        Ok(Outcome::Ready(v.into()))
+    }
+}
+
+/// Class-specific state that needs more than the property bag.
+pub enum ClassState {
+    None,
+    Pipeline(media_pipeline::PipelineState),
+    WebRtc(Box<web_rtc_endpoint::WebRtcState>),
+    DispatcherOneToMany { source: Option<ObjectId> },
+}
+
+pub struct MediaObject {
+    pub id: ObjectId,
+    /// Bare class name, e.g. `WebRtcEndpoint`.
+    pub class: &'static ClassDef,
+    pub parent: Option<ObjectId>,
+    pub pipeline: Option<ObjectId>,
+    pub children: Vec<ObjectId>,
+    pub name: Option<String>,
+    pub tags: Vec<(String, String)>,
+    pub send_tags_in_events: bool,
+    pub creation_time: i64,
+    /// Property values set by clients or constructors, by kmd property name.
+    pub props: Map<String, Value>,
+    /// Sessions holding a reference; the object is released when the last one lets go.
+    pub sessions: BTreeSet<SessionId>,
+    pub state: ClassState,
+}
+
+impl MediaObject {
+    pub fn is_a(&self, class: &str) -> bool {
+        model::model().is_a(&self.class.name, class)
+    }
+}
+
+/// Facts about the server process that some getters report.
+#[derive(Debug, Clone, Default)]
+pub struct ServerFacts {
+    pub sessions: Vec<String>,
+}
+
+pub struct Registry {
+    objects: HashMap<ObjectId, MediaObject>,
+    graph: graph::Graph,
+    events: Vec<RaisedEvent>,
+    /// Media endpoints by their key in the media core.
+    pub(crate) endpoints: HashMap<EndpointKey, ObjectId>,
+    pub(crate) media: Arc<MediaEnv>,
+    started: std::time::Instant,
+}
+
+fn now_secs() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+impl Registry {
+    pub fn new(media: Arc<MediaEnv>) -> Self {
+        let mut r = Registry {
+            objects: HashMap::new(),
+            graph: graph::Graph::default(),
+            events: Vec::new(),
+            endpoints: HashMap::new(),
+            media,
+            started: std::time::Instant::now(),
+        };
+        if let Some(class) = model::model().class("ServerManager") {
+            let id = ObjectId::server_manager();
+            r.objects.insert(
+                id.clone(),
+                MediaObject {
+                    id,
+                    class,
+                    parent: None,
+                    pipeline: None,
+                    children: Vec::new(),
+                    name: None,
+                    tags: Vec::new(),
+                    send_tags_in_events: false,
+                    creation_time: now_secs(),
+                    props: Map::new(),
+                    sessions: BTreeSet::new(),
+                    state: ClassState::None,
+                },
+            );
+        }
+        r
+    }
+
+    pub fn get(&self, id: &ObjectId) -> Option<&MediaObject> {
+        self.objects.get(id)
+    }
+
+    pub(crate) fn get_mut(&mut self, id: &ObjectId) -> Option<&mut MediaObject> {
+        self.objects.get_mut(id)
+    }
+
+    /// Looks an object up for an operation: `newref:` ids outside a transaction and unknown ids get
+    /// KMS's errors.
+    pub fn require(&self, id: &ObjectId) -> Result<&MediaObject, RpcError> {
+        if id.is_newref() {
+            return Err(RpcError::new(
+                ErrorKind::MediaObjectNotFoundTransactionNoCommit,
+                format!(
+                    "Object '{id}' not found: 'newref:' ids are only valid inside a transaction"
+                ),
+            ));
+        }
+        self.objects
+            .get(id)
+            .ok_or_else(|| RpcError::object_not_found(id.as_str()))
+    }
+
+    pub fn len(&self) -> usize {
+        self.objects.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.objects.is_empty()
+    }
+
+    pub fn uptime(&self) -> std::time::Duration {
+        self.started.elapsed()
+    }
+
+    /// Events raised since the last call, in order.
+    pub fn take_events(&mut self) -> Vec<RaisedEvent> {
+        std::mem::take(&mut self.events)
+    }
+
+    pub(crate) fn raise(
+        &mut self,
+        source: &ObjectId,
+        name: &'static str,
+        fields: Map<String, Value>,
+    ) {
+        self.events.push(RaisedEvent {
+            source: source.clone(),
+            name,
+            fields,
+        });
+    }
+
+    pub fn pipelines(&self) -> Vec<ObjectId> {
+        let mut v: Vec<&MediaObject> = self
+            .objects
+            .values()
+            .filter(|o| o.class.name == "MediaPipeline")
+            .collect();
+        v.sort_by(|a, b| a.creation_time.cmp(&b.creation_time).then(a.id.cmp(&b.id)));
+        v.into_iter().map(|o| o.id.clone()).collect()
+    }
+
+    /// Creates an object of a creatable class. `params` were already checked against the
+    /// constructor by the caller. `uuid` is the random part of the new id.
+    pub fn create(
+        &mut self,
+        class: &'static ClassDef,
+        params: Map<String, Value>,
+        uuid: &str,
+        session: &SessionId,
+    ) -> Result<ObjectId, RpcError> {
+        let parent = match (params.get("mediaPipeline"), params.get("hub")) {
+            (Some(Value::String(p)), _) | (None, Some(Value::String(p))) => {
+                Some(ObjectId::from_wire(p))
+            }
+            _ => None,
+        };
+        let (id, pipeline) = match &parent {
+            Some(p) => {
+                let parent_obj = self.require(p)?;
+                let pipeline = parent_obj
+                    .pipeline
+                    .clone()
+                    .unwrap_or_else(|| parent_obj.id.clone());
+                (
+                    ObjectId::new_child(p, uuid, MODULE, &class.name),
+                    Some(pipeline),
+                )
+            }
+            None => (ObjectId::new_root(uuid, MODULE, &class.name), None),
+        };
+        let mut props = Map::new();
+        for p in class.constructor.iter().flatten() {
+            if let Some(v) = params.get(&p.name) {
+                if p.name != "mediaPipeline" && p.name != "hub" {
+                    props.insert(p.name.clone(), v.clone());
+                }
+            }
+        }
+        let state = self.init_state(class, &id, pipeline.as_ref(), &props)?;
+        let mut obj = MediaObject {
+            id: id.clone(),
+            class,
+            parent: parent.clone(),
+            pipeline: pipeline
+                .clone()
+                .or_else(|| (class.name == "MediaPipeline").then(|| id.clone())),
+            children: Vec::new(),
+            name: None,
+            tags: Vec::new(),
+            send_tags_in_events: false,
+            creation_time: now_secs(),
+            props,
+            sessions: BTreeSet::new(),
+            state,
+        };
+        obj.sessions.insert(session.clone());
+        if let Some(p) = &parent {
+            if let Some(po) = self.objects.get_mut(p) {
+                po.children.push(id.clone());
+            }
+        }
+        self.objects.insert(id.clone(), obj);
+        self.add_ref(&id, session);
+        let mut f = Map::new();
+        f.insert("object".into(), id.as_str().into());
+        self.raise(&ObjectId::server_manager(), "ObjectCreated", f);
+        Ok(id)
+    }
+
+    fn init_state(
+        &mut self,
+        class: &ClassDef,
+        id: &ObjectId,
+        pipeline: Option<&ObjectId>,
+        props: &Map<String, Value>,
+    ) -> Result<ClassState, RpcError> {
+        Ok(match class.name.as_str() {
+            "MediaPipeline" => {
+                ClassState::Pipeline(media_pipeline::PipelineState::new(&self.media, id))
+            }
+            "WebRtcEndpoint" => {
+                let pipeline = pipeline.ok_or_else(|| RpcError::param_required("mediaPipeline"))?;
+                ClassState::WebRtc(Box::new(web_rtc_endpoint::WebRtcState::new(
+                    self, id, pipeline, props,
+                )?))
+            }
+            "DispatcherOneToMany" => ClassState::DispatcherOneToMany { source: None },
+            _ => ClassState::None,
+        })
+    }
+
+    /// Adds a session reference to an object and its parent chain (as KMS's MediaSet does).
+    pub fn add_ref(&mut self, id: &ObjectId, session: &SessionId) -> Vec<ObjectId> {
+        let mut chain = Vec::new();
+        let mut cur = Some(id.clone());
+        while let Some(c) = cur {
+            match self.objects.get_mut(&c) {
+                Some(o) if o.class.name != "ServerManager" => {
+                    o.sessions.insert(session.clone());
+                    cur = o.parent.clone();
+                    chain.push(c);
+                }
+                _ => break,
+            }
+        }
+        chain
+    }
+
+    /// Drops one session's reference; objects nobody refers to any more are released. Returns the
+    /// ids destroyed.
+    pub fn unref(&mut self, id: &ObjectId, session: &SessionId) -> Vec<ObjectId> {
+        let orphan = match self.objects.get_mut(id) {
+            Some(o) if o.class.name != "ServerManager" => {
+                o.sessions.remove(session);
+                o.sessions.is_empty()
+            }
+            _ => false,
+        };
+        if orphan {
+            self.release(id)
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// Releases an object and everything under it, for every session. Unknown ids are not an error.
+    /// Returns the destroyed ids, children before parents.
+    pub fn release(&mut self, id: &ObjectId) -> Vec<ObjectId> {
+        if id.as_str() == kurento_protocol::ids::SERVER_MANAGER_ID || !self.objects.contains_key(id)
+        {
+            return Vec::new();
+        }
+        let mut order = Vec::new();
+        self.collect_subtree(id, &mut order);
+        order.reverse();
+        let doomed: BTreeSet<ObjectId> = order.iter().cloned().collect();
+        for gone in &order {
+            let pipeline = self.objects.get(gone).and_then(|o| o.pipeline.clone());
+            // Links of a released element go away with it; the survivors' routes are rebuilt.
+            let removed = self.graph.remove_element(gone);
+            for c in removed {
+                if !doomed.contains(&c.source) {
+                    graph::raise_disconnected(self, &c);
+                }
+            }
+            if let Some(obj) = self.objects.remove(gone) {
+                if let Some(p) = &obj.parent {
+                    if let Some(po) = self.objects.get_mut(p) {
+                        po.children.retain(|c| c != gone);
+                    }
+                }
+                if let ClassState::WebRtc(w) = &obj.state {
+                    self.endpoints.remove(&w.key());
+                }
+                drop_state(obj.state);
+            }
+            if let Some(p) = pipeline {
+                if !doomed.contains(&p) {
+                    self.update_routes(&p);
+                }
+            }
+            let mut f = Map::new();
+            f.insert("objectId".into(), gone.as_str().into());
+            self.raise(&ObjectId::server_manager(), "ObjectDestroyed", f);
+        }
+        order
+    }
+
+    fn collect_subtree(&self, id: &ObjectId, out: &mut Vec<ObjectId>) {
+        out.push(id.clone());
+        if let Some(o) = self.objects.get(id) {
+            for c in &o.children {
+                self.collect_subtree(c, out);
+            }
+        }
+    }
+
+    /// Whether a declared method has behaviour behind it for this object. Checked before its
+    /// params are, so a method we lack answers NOT_IMPLEMENTED whatever it was given.
+    pub fn method_implemented(&self, id: &ObjectId, declaring: &str, method: &str) -> bool {
+        let Some(obj) = self.objects.get(id) else {
+            return true;
+        };
+        let webrtc = matches!(obj.state, ClassState::WebRtc(_));
+        match declaring {
+            "MediaObject" | "ServerManager" => true,
+            "MediaElement" => !matches!(method, "setAudioFormat" | "setVideoFormat"),
+            "MediaPipeline" | "Hub" => matches!(method, "getGstreamerDot" | "dumpGstreamerDot"),
+            "SdpEndpoint" | "BaseRtpEndpoint" => webrtc,
+            "WebRtcEndpoint" => matches!(method, "gatherCandidates" | "addIceCandidate"),
+            "Dispatcher" => method == "connect",
+            "DispatcherOneToMany" => matches!(method, "setSource" | "removeSource"),
+            _ => false,
+        }
+    }
+
+    /// Runs an operation resolved by the model on an object.
+    pub fn invoke(
+        &mut self,
+        id: &ObjectId,
+        op: Operation<'static>,
+        params: Map<String, Value>,
+        facts: &ServerFacts,
+    ) -> Result<Outcome, RpcError> {
+        match op {
+            Operation::Get { class, property } => {
+                self.get_property(id, &class.name, &property.name, facts)
+            }
+            Operation::Set { property, .. } => {
+                let v = params.get(&property.name).cloned().unwrap_or(Value::Null);
+                self.set_property(id, &property.name, v)
+            }
+            Operation::Method { class, method } => {
+                let p = &params;
+                let m = method.name.as_str();
+                match class.name.as_str() {
+                    "MediaObject" => media_object::invoke(self, id, m, p),
+                    "ServerManager" => server_manager::invoke(self, id, m, p),
+                    "MediaPipeline" => media_pipeline::invoke(self, id, m, p),
+                    "MediaElement" => media_element::invoke(self, id, m, p),
+                    "SdpEndpoint" => sdp_endpoint::invoke(self, id, m, p),
+                    "BaseRtpEndpoint" => base_rtp_endpoint::invoke(self, id, m, p),
+                    "WebRtcEndpoint" => web_rtc_endpoint::invoke(self, id, m, p),
+                    "Hub"
+                    | "Dispatcher"
+                    | "DispatcherOneToMany"
+                    | "Composite"
+                    | "Mixer"
+                    | "AlphaBlending" => hubs::invoke(self, id, &class.name, m, p),
+                    other => Err(unimplemented::method(other, m)),
+                }
+            }
+        }
+    }
+
+    fn get_property(
+        &self,
+        id: &ObjectId,
+        declaring: &str,
+        prop: &str,
+        facts: &ServerFacts,
+    ) -> Result<Outcome, RpcError> {
+        let obj = self.require(id)?;
+        let computed = match declaring {
+            "MediaObject" => media_object::get(self, obj, prop),
+            "ServerManager" => server_manager::get(self, obj, prop, facts),
+            "MediaPipeline" => media_pipeline::get(self, obj, prop),
+            "BaseRtpEndpoint" => base_rtp_endpoint::get(self, obj, prop),
+            "WebRtcEndpoint" => web_rtc_endpoint::get(self, obj, prop),
+            _ => None,
+        };
+        if let Some(c) = computed {
+            return c;
+        }
+        if let Some(v) = obj.props.get(prop) {
+            return Outcome::value(v.clone());
+        }
+        Outcome::value(self.default_of(obj, prop))
+    }
+
+    /// The configured or kmd default of a property nobody set.
+    fn default_of(&self, obj: &MediaObject, prop: &str) -> Value {
+        if let Some(v) = self.media.property_default(&obj.class.name, prop) {
+            return v;
+        }
+        model::model()
+            .hierarchy(&obj.class.name)
+            .into_iter()
+            .flat_map(|c| c.properties.iter())
+            .find(|p| p.name == prop)
+            .and_then(|p| p.default.clone().or_else(|| zero_of(&p.ty)))
+            .unwrap_or(Value::Null)
+    }
+
+    fn set_property(&mut self, id: &ObjectId, prop: &str, v: Value) -> Result<Outcome, RpcError> {
+        self.require(id)?;
+        match prop {
+            "name" => {
+                if let Some(o) = self.objects.get_mut(id) {
+                    o.name = v.as_str().map(str::to_string);
+                }
+                return Outcome::null();
+            }
+            "sendTagsInEvents" => {
+                if let Some(o) = self.objects.get_mut(id) {
+                    o.send_tags_in_events = v.as_bool().unwrap_or(false);
+                }
+                return Outcome::null();
+            }
+            _ => {}
+        }
+        if let Some(o) = self.objects.get_mut(id) {
+            o.props.insert(prop.to_string(), v.clone());
+        }
+        web_rtc_endpoint::property_changed(self, id, prop, &v);
+        Outcome::null()
+    }
+
+    /// Rebuilds the packet routes of a pipeline after its graph changed.
+    pub(crate) fn update_routes(&mut self, pipeline: &ObjectId) {
+        let routes = graph::routes_of(self, pipeline);
+        if let Some(ClassState::Pipeline(p)) = self.objects.get(pipeline).map(|o| &o.state) {
+            p.set_routes(routes);
+        }
+    }
+}
+
+/// The NOT_IMPLEMENTED error for a method of a class, with the reason.
+pub fn not_implemented(class: &str, method: &str) -> RpcError {
+    unimplemented::method(class, method)
+}
+
+/// Turns a media event into object state and Kurento events.
+pub fn on_media_event(reg: &mut Registry, (key, ev): MediaEvent) {
+    web_rtc_endpoint::on_media_event(reg, key, ev);
+}
+
+fn drop_state(state: ClassState) {
+    match state {
+        ClassState::WebRtc(w) => w.close(),
+        ClassState::Pipeline(p) => p.close(),
+        _ => {}
+    }
+}
+
+/// What a getter answers for a property nobody set and the kmd gives no default for.
+fn zero_of(ty: &str) -> Option<Value> {
+    Some(match ty {
+        t if t.ends_with("[]") => Value::Array(Vec::new()),
+        t if t.ends_with("<>") => Value::Object(Map::new()),
+        "int" | "int64" => 0.into(),
+        "float" | "double" => 0.0.into(),
+        "boolean" => false.into(),
+        "String" => "".into(),
+        _ => return None,
+    })
+}
+
+/// Reads an optional enum-string param (already validated by the marshaller).
+pub(crate) fn opt_str<'a>(p: &'a Map<String, Value>, name: &str) -> Option<&'a str> {
+    p.get(name).and_then(Value::as_str)
+}

@@ -1,0 +1,42 @@
+//! The one place that words "this operation has no media behind it yet": never a silent success.
+
+use kurento_protocol::{ErrorKind, RpcError};
+
+/// Why a class's methods are not available, in words a Kurento user can act on.
+fn reason(class: &str) -> &'static str {
+    match class {
+        "PlayerEndpoint" | "RecorderEndpoint" | "UriEndpoint" => {
+            "file and URI media (player/recorder) is not built yet"
+        }
+        "HttpEndpoint" | "HttpPostEndpoint" => "HTTP media endpoints are not built yet",
+        "Composite" | "Mixer" | "AlphaBlending" => {
+            "mixing needs decoding, and this server forwards packets without decoding"
+        }
+        "FaceOverlayFilter" | "ImageOverlayFilter" | "GStreamerFilter" | "ZBarFilter"
+        | "OpenCVFilter" => {
+            "video filters need decoding, and this server forwards packets without decoding"
+        }
+        "RtpEndpoint" => "plain RTP endpoints are not built yet",
+        _ => "it is not built yet",
+    }
+}
+
+pub(crate) fn method(class: &str, method: &str) -> RpcError {
+    RpcError::new(
+        ErrorKind::NotImplemented,
+        format!(
+            "{class}.{method} is not implemented by kurento-media-server-rs: {}",
+            reason(class)
+        ),
+    )
+}
+
+pub(crate) fn needs_media(class: &str, what: &str) -> RpcError {
+    RpcError::new(
+        ErrorKind::NotImplemented,
+        format!(
+            "{class}.{what} is not implemented by kurento-media-server-rs: {}",
+            reason(class)
+        ),
+    )
+}

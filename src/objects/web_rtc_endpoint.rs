@@ -1,0 +1,508 @@
+//! WebRtcEndpoint: a WebRTC peer in the media core, driven by Kurento's offer/answer, trickle
+//! ICE and STUN/TURN settings; its media events become Kurento events here.
+
+use super::{ClassState, MediaObject, MediaType, Outcome, Registry};
+use crate::media::{EndpointKey, MediaKind, PipelineMedia};
+use crate::webrtc::{self, IceCandidateInit, WebRtcError, WebRtcEvent, WebRtcHandle};
+use kurento_protocol::model::marshal::complex;
+use kurento_protocol::{ErrorKind, ObjectId, RpcError};
+use serde_json::{json, Map, Value};
+use tracing::debug;
+
+pub struct WebRtcState {
+    key: EndpointKey,
+    handle: WebRtcHandle,
+    pipeline: PipelineMedia,
+    pub connected: bool,
+    pub media_connected: bool,
+    flow_in: [bool; 2],
+    flow_out: [bool; 2],
+    ice: Vec<(u32, u32, &'static str)>,
+    pairs: Vec<(String, String)>,
+    dtls: &'static str,
+}
+
+fn kind_index(k: MediaKind) -> usize {
+    match k {
+        MediaKind::Audio => 0,
+        MediaKind::Video => 1,
+    }
+}
+
+fn kind_type(k: MediaKind) -> &'static str {
+    match k {
+        MediaKind::Audio => "AUDIO",
+        MediaKind::Video => "VIDEO",
+    }
+}
+
+impl WebRtcState {
+    pub(super) fn new(
+        reg: &mut Registry,
+        id: &ObjectId,
+        pipeline: &ObjectId,
+        props: &Map<String, Value>,
+    ) -> Result<Self, RpcError> {
+        let Some(ClassState::Pipeline(p)) = reg.get(pipeline).map(|o| &o.state) else {
+            return Err(RpcError::object_not_found(pipeline.as_str()));
+        };
+        let media = p.media.clone();
+        let mut cfg = reg.media.webrtc.clone();
+        cfg.recvonly = props
+            .get("recvonly")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        cfg.sendonly = props
+            .get("sendonly")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        let key = EndpointKey::next();
+        let handle = webrtc::spawn_endpoint(cfg, media.event_sender(key)).map_err(|e| {
+            RpcError::new(
+                ErrorKind::NotEnoughResources,
+                format!("Cannot create WebRtcEndpoint: {e}"),
+            )
+        })?;
+        media.attach(key, handle.clone());
+        reg.endpoints.insert(key, id.clone());
+        Ok(WebRtcState {
+            key,
+            handle,
+            pipeline: media,
+            connected: false,
+            media_connected: false,
+            flow_in: [false; 2],
+            flow_out: [false; 2],
+            ice: Vec::new(),
+            pairs: Vec::new(),
+            dtls: "NEW",
+        })
+    }
+
+    pub fn key(&self) -> EndpointKey {
+        self.key
+    }
+
+    pub fn flowing_in(&self, k: MediaKind) -> bool {
+        self.flow_in[kind_index(k)]
+    }
+
+    pub fn flowing_out(&self, k: MediaKind) -> bool {
+        self.flow_out[kind_index(k)]
+    }
+
+    pub fn request_keyframe(&self, k: MediaKind) {
+        self.handle.request_keyframe(k);
+    }
+
+    pub(super) fn handle_for_sdp(&self) -> SdpOps {
+        SdpOps(self.handle.clone())
+    }
+
+    pub fn close(&self) {
+        self.pipeline.detach(self.key);
+    }
+}
+
+fn sdp_error(kind: ErrorKind) -> impl Fn(WebRtcError) -> RpcError {
+    move |e| RpcError::new(kind, e.to_string())
+}
+
+/// Offer/answer operations, run on the media side without the registry lock.
+pub(super) struct SdpOps(WebRtcHandle);
+
+impl SdpOps {
+    pub fn process_offer(self, sdp: String) -> Outcome {
+        Outcome::Pending(Box::pin(async move {
+            if sdp.trim().is_empty() {
+                return Err(RpcError::new(ErrorKind::SdpParseError, "Empty SDP offer"));
+            }
+            self.0
+                .process_offer(sdp)
+                .await
+                .map(Value::String)
+                .map_err(sdp_error(ErrorKind::SdpEndPointProcessOfferError))
+        }))
+    }
+    pub fn process_answer(self, sdp: String) -> Outcome {
+        Outcome::Pending(Box::pin(async move {
+            if sdp.trim().is_empty() {
+                return Err(RpcError::new(ErrorKind::SdpParseError, "Empty SDP answer"));
+            }
+            self.0
+                .process_answer(sdp)
+                .await
+                .map(Value::String)
+                .map_err(sdp_error(ErrorKind::SdpEndPointProcessAnswerError))
+        }))
+    }
+    pub fn generate_offer(self, audio: bool, video: bool) -> Outcome {
+        Outcome::Pending(Box::pin(async move {
+            self.0
+                .generate_offer(audio, video)
+                .await
+                .map(Value::String)
+                .map_err(sdp_error(ErrorKind::SdpEndPointGenerateOfferError))
+        }))
+    }
+    pub fn local_sdp(self) -> Outcome {
+        Outcome::Pending(Box::pin(async move {
+            self.0.local_sdp().await.map(Value::String).ok_or_else(|| {
+                RpcError::new(
+                    ErrorKind::SdpEndPointNoLocalSdpError,
+                    "No local SDP: generate or process an offer first",
+                )
+            })
+        }))
+    }
+    pub fn remote_sdp(self) -> Outcome {
+        Outcome::Pending(Box::pin(async move {
+            self.0.remote_sdp().await.map(Value::String).ok_or_else(|| {
+                RpcError::new(
+                    ErrorKind::SdpEndPointNoRemoteSdpError,
+                    "No remote SDP: process an offer or answer first",
+                )
+            })
+        }))
+    }
+}
+
+fn state_of<'a>(reg: &'a Registry, id: &ObjectId) -> Result<&'a WebRtcState, RpcError> {
+    match &reg.require(id)?.state {
+        ClassState::WebRtc(w) => Ok(w),
+        _ => Err(RpcError::object_not_found(id.as_str())),
+    }
+}
+
+pub(super) fn invoke(
+    reg: &mut Registry,
+    id: &ObjectId,
+    method: &str,
+    p: &Map<String, Value>,
+) -> Result<Outcome, RpcError> {
+    let h = state_of(reg, id)?.handle.clone();
+    match method {
+        "gatherCandidates" => Ok(Outcome::Pending(Box::pin(async move {
+            h.gather_candidates()
+                .await
+                .map(|_| Value::Null)
+                .map_err(|e| RpcError::new(ErrorKind::IceGatherCandidatesError, e.to_string()))
+        }))),
+        "addIceCandidate" => {
+            let c = p.get("candidate").and_then(Value::as_object);
+            let init = IceCandidateInit {
+                candidate: c
+                    .and_then(|c| c.get("candidate"))
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
+                sdp_mid: c
+                    .and_then(|c| c.get("sdpMid"))
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
+                sdp_mline_index: c
+                    .and_then(|c| c.get("sdpMLineIndex"))
+                    .and_then(Value::as_u64)
+                    .and_then(|v| u16::try_from(v).ok()),
+            };
+            Ok(Outcome::Pending(Box::pin(async move {
+                h.add_ice_candidate(init)
+                    .await
+                    .map(|_| Value::Null)
+                    .map_err(|e| RpcError::new(ErrorKind::IceAddCandidateError, e.to_string()))
+            })))
+        }
+        _ => Err(super::unimplemented::needs_media("WebRtcEndpoint", method)),
+    }
+}
+
+pub(super) fn get(
+    _reg: &Registry,
+    obj: &MediaObject,
+    prop: &str,
+) -> Option<Result<Outcome, RpcError>> {
+    let ClassState::WebRtc(w) = &obj.state else {
+        return None;
+    };
+    match prop {
+        "ICECandidatePairs" => Some(Outcome::value(Value::Array(
+            w.pairs
+                .iter()
+                .map(|(l, r)| {
+                    let mut m = Map::new();
+                    m.insert("streamID".into(), "0".into());
+                    m.insert("streamId".into(), "0".into());
+                    m.insert("componentID".into(), 1.into());
+                    m.insert("componentId".into(), 1.into());
+                    m.insert("localCandidate".into(), l.clone().into());
+                    m.insert("remoteCandidate".into(), r.clone().into());
+                    complex("IceCandidatePair", m)
+                })
+                .collect(),
+        ))),
+        "IceConnectionState" => Some(Outcome::value(Value::Array(
+            w.ice
+                .iter()
+                .map(|(s, c, st)| {
+                    let mut m = Map::new();
+                    m.insert("streamId".into(), s.to_string().into());
+                    m.insert("componentId".into(), (*c).into());
+                    m.insert("state".into(), (*st).into());
+                    complex("IceConnection", m)
+                })
+                .collect(),
+        ))),
+        "DtlsConnectionState" => Some(Outcome::value(Value::Array(vec![{
+            let mut m = Map::new();
+            m.insert("streamId".into(), "0".into());
+            m.insert("componentId".into(), 1.into());
+            m.insert("state".into(), w.dtls.into());
+            complex("DtlsConnection", m)
+        }]))),
+        _ => None,
+    }
+}
+
+/// A WebRtcEndpoint setter changed a property the peer must know about.
+pub(super) fn property_changed(reg: &mut Registry, id: &ObjectId, prop: &str, v: &Value) {
+    let Ok(w) = state_of(reg, id) else { return };
+    let h = w.handle.clone();
+    let props = reg.get(id).map(|o| o.props.clone()).unwrap_or_default();
+    match prop {
+        "stunServerAddress" | "stunServerPort" => {
+            let addr = props
+                .get("stunServerAddress")
+                .and_then(Value::as_str)
+                .map(str::to_string);
+            let port = props
+                .get("stunServerPort")
+                .and_then(Value::as_u64)
+                .or_else(|| reg.media.webrtc.stun_server.map(|s| s.port() as u64))
+                .unwrap_or(3478);
+            if let Some(a) = addr.and_then(|a| a.parse::<std::net::IpAddr>().ok()) {
+                let stun = std::net::SocketAddr::new(a, u16::try_from(port).unwrap_or(3478));
+                tokio::spawn(async move { h.set_stun(Some(stun)).await });
+            }
+        }
+        "maxAudioRecvBandwidth" | "maxVideoRecvBandwidth" => {
+            let kind = if prop == "maxAudioRecvBandwidth" {
+                MediaKind::Audio
+            } else {
+                MediaKind::Video
+            };
+            let kbps = v.as_i64().and_then(|n| u32::try_from(n).ok()).unwrap_or(0);
+            h.set_max_recv_bandwidth(kind, kbps);
+        }
+        "turnUrl" => {
+            if let Some(t) = v.as_str().and_then(crate::setup::turn_server) {
+                tokio::spawn(async move { h.set_turn(Some(t)).await });
+            } else {
+                debug!("ignoring an unparsable turnUrl");
+            }
+        }
+        _ => {}
+    }
+}
+
+/// getStats: inbound and outbound RTP figures of a WebRtcEndpoint; other elements report none.
+pub(super) fn stats(
+    reg: &Registry,
+    id: &ObjectId,
+    ty: Option<MediaType>,
+) -> Result<Outcome, RpcError> {
+    let obj = reg.require(id)?;
+    let ClassState::WebRtc(w) = &obj.state else {
+        return Outcome::value(Value::Object(Map::new()));
+    };
+    let h = w.handle.clone();
+    let kinds: Vec<MediaKind> = match ty.and_then(MediaType::media_kind) {
+        Some(k) => vec![k],
+        None => vec![MediaKind::Audio, MediaKind::Video],
+    };
+    Ok(Outcome::Pending(Box::pin(async move {
+        let s = h
+            .stats()
+            .await
+            .map_err(|e| RpcError::new(ErrorKind::UnexpectedError, e.to_string()))?;
+        Ok(crate::objects::stats::to_kurento(&s, &kinds))
+    })))
+}
+
+/// Turns one media event of an endpoint into Kurento events and state.
+pub(crate) fn on_media_event(reg: &mut Registry, key: EndpointKey, ev: WebRtcEvent) {
+    let Some(id) = reg.endpoints.get(&key).cloned() else {
+        return;
+    };
+    let mut raise: Vec<(&'static str, Map<String, Value>)> = Vec::new();
+    let mut flow_out_sinks: Vec<(ObjectId, MediaKind)> = Vec::new();
+    {
+        let Some(obj) = reg.get_mut(&id) else { return };
+        let ClassState::WebRtc(w) = &mut obj.state else {
+            return;
+        };
+        match ev {
+            WebRtcEvent::IceCandidateFound(c) => {
+                let mut m = Map::new();
+                m.insert("candidate".into(), c.candidate.into());
+                m.insert("sdpMid".into(), c.sdp_mid.unwrap_or_default().into());
+                m.insert(
+                    "sdpMLineIndex".into(),
+                    c.sdp_mline_index.unwrap_or(0).into(),
+                );
+                let mut f = Map::new();
+                f.insert("candidate".into(), complex("IceCandidate", m));
+                raise.push(("IceCandidateFound", f));
+            }
+            WebRtcEvent::IceGatheringDone => raise.push(("IceGatheringDone", Map::new())),
+            WebRtcEvent::IceComponentStateChanged {
+                stream_id,
+                component_id,
+                state,
+            } => {
+                let st = ice_state_name(state);
+                w.ice
+                    .retain(|(s, c, _)| !(*s == stream_id && *c == component_id));
+                w.ice.push((stream_id, component_id, st));
+                let mut f = Map::new();
+                f.insert("streamId".into(), stream_id.into());
+                f.insert("componentId".into(), component_id.into());
+                f.insert("state".into(), st.into());
+                raise.push(("IceComponentStateChanged", f));
+            }
+            WebRtcEvent::NewCandidatePairSelected { local, remote } => {
+                w.pairs = vec![(local.clone(), remote.clone())];
+                let mut m = Map::new();
+                m.insert("streamID".into(), "0".into());
+                m.insert("streamId".into(), "0".into());
+                m.insert("componentID".into(), 1.into());
+                m.insert("componentId".into(), 1.into());
+                m.insert("localCandidate".into(), local.into());
+                m.insert("remoteCandidate".into(), remote.into());
+                let mut f = Map::new();
+                f.insert("candidatePair".into(), complex("IceCandidatePair", m));
+                raise.push(("NewCandidatePairSelected", f));
+            }
+            WebRtcEvent::ConnectionStateChanged { connected } => {
+                tracing::info!(endpoint = %id, connected, "connection state changed");
+                if connected != w.connected {
+                    let (old, new) = if connected {
+                        ("DISCONNECTED", "CONNECTED")
+                    } else {
+                        ("CONNECTED", "DISCONNECTED")
+                    };
+                    w.connected = connected;
+                    raise.push((
+                        "ConnectionStateChanged",
+                        json_map(json!({"oldState": old, "newState": new})),
+                    ));
+                }
+            }
+            WebRtcEvent::DtlsStateChanged(s) => {
+                w.dtls = dtls_state_name(s);
+                raise.push((
+                    "DtlsConnectionStateChange",
+                    json_map(json!({"streamId": "0", "componentId": 1, "state": w.dtls})),
+                ));
+            }
+            WebRtcEvent::MediaStarted { kind } => {
+                tracing::info!(endpoint = %id, "media flowing in: {}", kind_type(kind));
+                let i = kind_index(kind);
+                if !w.media_connected {
+                    w.media_connected = true;
+                    raise.push((
+                        "MediaStateChanged",
+                        json_map(json!({"oldState": "DISCONNECTED", "newState": "CONNECTED"})),
+                    ));
+                    raise.push(("MediaSessionStarted", Map::new()));
+                }
+                if !w.flow_in[i] {
+                    w.flow_in[i] = true;
+                    raise.push(("MediaFlowInStateChanged", flow(true, kind)));
+                }
+                flow_out_sinks.push((id.clone(), kind));
+            }
+            WebRtcEvent::Closed => {
+                if w.media_connected {
+                    w.media_connected = false;
+                    raise.push(("MediaSessionTerminated", Map::new()));
+                }
+            }
+            WebRtcEvent::Rtp(_) | WebRtcEvent::KeyframeRequested { .. } => {}
+        }
+    }
+    for (name, f) in raise {
+        reg.raise(&id, name, f);
+    }
+    // Media now flows out of every endpoint that forwards this source's packets.
+    for (src, kind) in flow_out_sinks {
+        let sinks = sinks_of(reg, &src, kind);
+        for s in sinks {
+            let mut now_flowing = false;
+            if let Some(ClassState::WebRtc(w)) = reg.get_mut(&s).map(|o| &mut o.state) {
+                let i = kind_index(kind);
+                if !w.flow_out[i] {
+                    w.flow_out[i] = true;
+                    now_flowing = true;
+                }
+            }
+            if now_flowing {
+                reg.raise(&s, "MediaFlowOutStateChanged", flow(true, kind));
+            }
+        }
+    }
+}
+
+fn sinks_of(reg: &Registry, src: &ObjectId, kind: MediaKind) -> Vec<ObjectId> {
+    let Some(pipeline) = reg.get(src).and_then(|o| o.pipeline.clone()) else {
+        return Vec::new();
+    };
+    let Some(ClassState::WebRtc(sw)) = reg.get(src).map(|o| &o.state) else {
+        return Vec::new();
+    };
+    let src_key = sw.key;
+    super::graph::routes_of(reg, &pipeline)
+        .into_iter()
+        .filter(|r| r.source == src_key && r.kind == kind)
+        .filter_map(|r| reg.endpoints.get(&r.sink).cloned())
+        .collect()
+}
+
+/// KMS's IceComponentState names.
+fn ice_state_name(s: webrtc::IceComponentState) -> &'static str {
+    use webrtc::IceComponentState::*;
+    match s {
+        Disconnected => "DISCONNECTED",
+        Gathering => "GATHERING",
+        Connecting => "CONNECTING",
+        Connected => "CONNECTED",
+        Ready => "READY",
+        Failed => "FAILED",
+    }
+}
+
+/// KMS 7's DtlsConnectionState names.
+fn dtls_state_name(s: webrtc::DtlsState) -> &'static str {
+    use webrtc::DtlsState::*;
+    match s {
+        New => "NEW",
+        Connecting => "CONNECTING",
+        Connected => "CONNECTED",
+        Closed => "CLOSED",
+        Failed => "FAILED",
+    }
+}
+
+fn flow(flowing: bool, kind: MediaKind) -> Map<String, Value> {
+    json_map(json!({
+        "state": if flowing { "FLOWING" } else { "NOT_FLOWING" },
+        "padName": "default",
+        "mediaType": kind_type(kind),
+    }))
+}
+
+fn json_map(v: Value) -> Map<String, Value> {
+    match v {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    }
+}

@@ -1,0 +1,442 @@
+//! WebRTC adapter: the only module that talks to str0m.
+//!
+//! Each WebRtcEndpoint is one tokio task (the actor in `actor.rs`) owning a str0m `Rtc` in
+//! RTP mode, its UDP sockets, optional TURN allocation and timers. Everything crossing this
+//! module's boundary is our own types, so the media core never sees str0m.
+
+mod actor;
+mod codec;
+mod net;
+pub mod stun;
+pub mod turn;
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MediaKind {
+    Audio,
+    Video,
+}
+
+/// Codec identity as negotiated in SDP. Cheap to clone (shared strings).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CodecId {
+    /// Encoding name as in `a=rtpmap`, e.g. "opus", "VP8", "VP9", "H264", "PCMU".
+    pub name: Arc<str>,
+    pub clock_rate: u32,
+    pub channels: Option<u8>,
+    /// `a=fmtp` parameters, e.g. "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f".
+    pub fmtp: Arc<str>,
+}
+
+impl CodecId {
+    pub fn new(name: &str, clock_rate: u32, channels: Option<u8>, fmtp: &str) -> Self {
+        CodecId {
+            name: name.into(),
+            clock_rate,
+            channels,
+            fmtp: fmtp.into(),
+        }
+    }
+}
+
+/// One RTP packet, header fields split out, payload shared (forwarding to N sinks clones an Arc).
+#[derive(Debug, Clone)]
+pub struct RtpPacket {
+    pub kind: MediaKind,
+    pub codec: CodecId,
+    pub payload_type: u8,
+    pub ssrc: u32,
+    pub seq: u16,
+    pub timestamp: u32,
+    pub marker: bool,
+    pub payload: Arc<[u8]>,
+    /// Best-effort: the payload starts a VP8/VP9/H.264 keyframe. Always false for audio.
+    pub is_keyframe_hint: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IceCandidateInit {
+    /// `candidate:...` (an `a=` prefix is tolerated); empty = end-of-candidates.
+    pub candidate: String,
+    pub sdp_mid: Option<String>,
+    pub sdp_mline_index: Option<u16>,
+}
+
+/// KMS IceComponentState names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IceComponentState {
+    Disconnected,
+    Gathering,
+    Connecting,
+    Connected,
+    Ready,
+    Failed,
+}
+
+/// KMS 7 DtlsConnectionState names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DtlsState {
+    New,
+    Connecting,
+    Connected,
+    Closed,
+    Failed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TurnTransport {
+    Udp,
+    Tcp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TurnServer {
+    pub username: String,
+    pub password: String,
+    pub addr: SocketAddr,
+    pub transport: TurnTransport,
+}
+
+impl TurnServer {
+    /// Parses the KMS `turnURL` format: `user:password@ip:port[?transport=udp|tcp]`.
+    pub fn parse_kms_url(url: &str) -> Option<TurnServer> {
+        let url = url.trim().trim_start_matches("turn:");
+        let (creds, rest) = url.rsplit_once('@')?;
+        let (username, password) = creds.split_once(':')?;
+        let (hostport, query) = match rest.split_once('?') {
+            Some((h, q)) => (h, Some(q)),
+            None => (rest, None),
+        };
+        let addr: SocketAddr = hostport
+            .parse()
+            .ok()
+            .or_else(|| Some(SocketAddr::new(hostport.parse::<IpAddr>().ok()?, 3478)))?;
+        let transport = match query.and_then(|q| q.strip_prefix("transport=")) {
+            Some(t) if t.eq_ignore_ascii_case("tcp") => TurnTransport::Tcp,
+            Some(t) if t.eq_ignore_ascii_case("udp") => TurnTransport::Udp,
+            None => TurnTransport::Udp,
+            Some(_) => return None,
+        };
+        Some(TurnServer {
+            username: username.to_string(),
+            password: password.to_string(),
+            addr,
+            transport,
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct EndpointConfig {
+    /// Interface names ("lo", "eth0"); None = all non-loopback interfaces.
+    pub network_interfaces: Option<Vec<String>>,
+    pub external_ipv4: Option<IpAddr>,
+    pub external_ipv6: Option<IpAddr>,
+    pub stun_server: Option<SocketAddr>,
+    pub turn: Option<TurnServer>,
+    /// Also gather passive ICE-TCP host candidates (RFC 6544, RFC 4571 framing), as KMS `iceTcp`.
+    pub ice_tcp: bool,
+    /// Inclusive UDP port range; (0, 0) = OS-assigned.
+    pub port_range: (u16, u16),
+    pub recvonly: bool,
+    pub sendonly: bool,
+    /// Target size of outgoing datagrams (BaseRtpEndpoint `mtu`), clamped to what str0m allows.
+    pub mtu: usize,
+    /// `b=AS` for audio in SDPs we produce (KMS `maxAudioRecvBandwidth`, kbps, 0 = unlimited).
+    pub max_audio_recv_bandwidth_kbps: u32,
+    /// `b=AS` for video in SDPs we produce (KMS `maxVideoRecvBandwidth`, kbps, 0 = unlimited).
+    pub max_video_recv_bandwidth_kbps: u32,
+}
+
+impl Default for EndpointConfig {
+    fn default() -> Self {
+        EndpointConfig {
+            network_interfaces: None,
+            external_ipv4: None,
+            external_ipv6: None,
+            stun_server: None,
+            turn: None,
+            ice_tcp: false,
+            port_range: (1024, 65535),
+            recvonly: false,
+            sendonly: false,
+            mtu: 1200,
+            max_audio_recv_bandwidth_kbps: 0,
+            max_video_recv_bandwidth_kbps: 0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WebRtcEvent {
+    IceCandidateFound(IceCandidateInit),
+    IceGatheringDone,
+    IceComponentStateChanged {
+        stream_id: u32,
+        component_id: u32,
+        state: IceComponentState,
+    },
+    /// Candidate strings (`candidate:...`) of the pair now carrying media.
+    NewCandidatePairSelected {
+        local: String,
+        remote: String,
+    },
+    ConnectionStateChanged {
+        connected: bool,
+    },
+    DtlsStateChanged(DtlsState),
+    /// First RTP packet of that kind received.
+    MediaStarted {
+        kind: MediaKind,
+    },
+    Rtp(RtpPacket),
+    /// The remote peer asked (PLI/FIR) for a keyframe of media we send.
+    KeyframeRequested {
+        kind: MediaKind,
+    },
+    /// The endpoint task ended (close(), remote DTLS close, or fatal error).
+    Closed,
+}
+
+impl PartialEq for RtpPacket {
+    fn eq(&self, o: &Self) -> bool {
+        self.kind == o.kind
+            && self.codec == o.codec
+            && self.payload_type == o.payload_type
+            && self.ssrc == o.ssrc
+            && self.seq == o.seq
+            && self.timestamp == o.timestamp
+            && self.marker == o.marker
+            && self.payload == o.payload
+    }
+}
+impl Eq for RtpPacket {}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MediaCounters {
+    pub packets_received: u64,
+    pub bytes_received: u64,
+    pub packets_sent: u64,
+    pub bytes_sent: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebRtcStats {
+    pub audio: MediaCounters,
+    pub video: MediaCounters,
+    /// (local, remote) candidate strings of the pair carrying media.
+    pub selected_pair: Option<(String, String)>,
+    pub ice_state: Option<IceComponentState>,
+    pub dtls_state: DtlsState,
+    pub local_candidates: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WebRtcError {
+    /// The endpoint task has ended.
+    Closed,
+    Sdp(String),
+    InvalidCandidate(String),
+    InvalidState(String),
+    Io(String),
+}
+
+impl fmt::Display for WebRtcError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WebRtcError::Closed => write!(f, "WebRTC endpoint closed"),
+            WebRtcError::Sdp(s) => write!(f, "SDP error: {s}"),
+            WebRtcError::InvalidCandidate(s) => write!(f, "invalid ICE candidate: {s}"),
+            WebRtcError::InvalidState(s) => write!(f, "invalid state: {s}"),
+            WebRtcError::Io(s) => write!(f, "I/O error: {s}"),
+        }
+    }
+}
+
+impl std::error::Error for WebRtcError {}
+
+type Reply<T> = oneshot::Sender<Result<T, WebRtcError>>;
+
+enum Command {
+    ProcessOffer(String, Reply<String>),
+    GenerateOffer(bool, bool, Reply<String>),
+    ProcessAnswer(String, Reply<String>),
+    GatherCandidates(Reply<()>),
+    AddIceCandidate(IceCandidateInit, Reply<()>),
+    SetTurn(Option<TurnServer>, Reply<()>),
+    SetStun(Option<SocketAddr>, Reply<()>),
+    SetMaxRecvBandwidth(MediaKind, u32),
+    LocalSdp(oneshot::Sender<Option<String>>),
+    RemoteSdp(oneshot::Sender<Option<String>>),
+    RequestKeyframe(MediaKind),
+    Stats(Reply<WebRtcStats>),
+    Close,
+}
+
+/// Cheap-to-clone handle; every method may be called from any task.
+#[derive(Clone)]
+pub struct WebRtcHandle {
+    cmd: mpsc::UnboundedSender<Command>,
+    media: mpsc::Sender<RtpPacket>,
+    local_addrs: Arc<Vec<SocketAddr>>,
+}
+
+impl fmt::Debug for WebRtcHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebRtcHandle")
+            .field("local_addrs", &self.local_addrs)
+            .finish()
+    }
+}
+
+/// Queue depth for outgoing media; when the endpoint task falls this far behind, packets are
+/// dropped rather than buffered without bound.
+const MEDIA_QUEUE: usize = 2048;
+
+/// Spawns the endpoint task on the current tokio runtime (must be called from within one). Binds the host sockets right away so
+/// port exhaustion is reported to the caller (KMS fails `create` in that case too).
+pub fn spawn_endpoint(
+    cfg: EndpointConfig,
+    events: mpsc::UnboundedSender<WebRtcEvent>,
+) -> Result<WebRtcHandle, WebRtcError> {
+    let ips = net::host_addresses(cfg.network_interfaces.as_deref())?;
+    let mut sockets = Vec::with_capacity(ips.len());
+    for ip in ips {
+        match net::bind_udp_in_range(ip, cfg.port_range.0, cfg.port_range.1) {
+            Ok(s) => sockets.push(s),
+            // One bad address (e.g. a v6 address not yet usable) must not sink the endpoint.
+            Err(e) => tracing::warn!("skipping host address {ip}: {e}"),
+        }
+    }
+    if sockets.is_empty() {
+        return Err(WebRtcError::Io("could not bind any host UDP socket".into()));
+    }
+    let mut listeners = Vec::new();
+    if cfg.ice_tcp {
+        for s in &sockets {
+            let Ok(a) = s.local_addr() else { continue };
+            match net::bind_tcp_in_range(a.ip(), a.port(), cfg.port_range.0, cfg.port_range.1) {
+                Ok(l) => listeners.push(l),
+                Err(e) => tracing::warn!("no ICE-TCP candidate on {}: {e}", a.ip()),
+            }
+        }
+    }
+    let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+    let (media_tx, media_rx) = mpsc::channel(MEDIA_QUEUE);
+    let local_addrs: Vec<SocketAddr> = sockets.iter().filter_map(|s| s.local_addr().ok()).collect();
+    actor::spawn(cfg, sockets, listeners, cmd_rx, media_rx, events)?;
+    Ok(WebRtcHandle {
+        cmd: cmd_tx,
+        media: media_tx,
+        local_addrs: Arc::new(local_addrs),
+    })
+}
+
+impl WebRtcHandle {
+    async fn call<T>(&self, f: impl FnOnce(Reply<T>) -> Command) -> Result<T, WebRtcError> {
+        let (tx, rx) = oneshot::channel();
+        self.cmd.send(f(tx)).map_err(|_| WebRtcError::Closed)?;
+        rx.await.map_err(|_| WebRtcError::Closed)?
+    }
+
+    /// Host socket addresses this endpoint listens on (before external-IP rewriting).
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.local_addrs
+    }
+
+    pub async fn process_offer(&self, sdp: String) -> Result<String, WebRtcError> {
+        self.call(|r| Command::ProcessOffer(sdp, r)).await
+    }
+
+    pub async fn generate_offer(&self, audio: bool, video: bool) -> Result<String, WebRtcError> {
+        self.call(|r| Command::GenerateOffer(audio, video, r)).await
+    }
+
+    /// Returns the local SDP (the offer previously generated).
+    pub async fn process_answer(&self, sdp: String) -> Result<String, WebRtcError> {
+        self.call(|r| Command::ProcessAnswer(sdp, r)).await
+    }
+
+    pub async fn gather_candidates(&self) -> Result<(), WebRtcError> {
+        self.call(Command::GatherCandidates).await
+    }
+
+    pub async fn add_ice_candidate(&self, c: IceCandidateInit) -> Result<(), WebRtcError> {
+        self.call(|r| Command::AddIceCandidate(c, r)).await
+    }
+
+    /// Replaces the TURN server; takes effect at the next gather_candidates().
+    pub async fn set_turn(&self, turn: Option<TurnServer>) -> Result<(), WebRtcError> {
+        self.call(|r| Command::SetTurn(turn, r)).await
+    }
+
+    /// Replaces the STUN server; takes effect at the next gather_candidates().
+    pub async fn set_stun(&self, stun: Option<SocketAddr>) -> Result<(), WebRtcError> {
+        self.call(|r| Command::SetStun(stun, r)).await
+    }
+
+    /// KMS `setMaxAudioRecvBandwidth` / `setMaxVideoRecvBandwidth` (kbps, 0 = unlimited):
+    /// applies to SDPs generated afterwards.
+    pub fn set_max_recv_bandwidth(&self, kind: MediaKind, kbps: u32) {
+        let _ = self.cmd.send(Command::SetMaxRecvBandwidth(kind, kbps));
+    }
+
+    pub async fn local_sdp(&self) -> Option<String> {
+        let (tx, rx) = oneshot::channel();
+        self.cmd.send(Command::LocalSdp(tx)).ok()?;
+        rx.await.ok().flatten()
+    }
+
+    pub async fn remote_sdp(&self) -> Option<String> {
+        let (tx, rx) = oneshot::channel();
+        self.cmd.send(Command::RemoteSdp(tx)).ok()?;
+        rx.await.ok().flatten()
+    }
+
+    /// Fire-and-forget; dropped when the endpoint cannot send that kind/codec or is overloaded.
+    pub fn send_rtp(&self, pkt: RtpPacket) {
+        let _ = self.media.try_send(pkt);
+    }
+
+    /// Sends a PLI to the remote sender of `kind`.
+    pub fn request_keyframe(&self, kind: MediaKind) {
+        let _ = self.cmd.send(Command::RequestKeyframe(kind));
+    }
+
+    pub async fn stats(&self) -> Result<WebRtcStats, WebRtcError> {
+        self.call(Command::Stats).await
+    }
+
+    pub fn close(&self) {
+        let _ = self.cmd.send(Command::Close);
+    }
+
+    /// True once the endpoint task has ended.
+    pub fn is_closed(&self) -> bool {
+        self.cmd.is_closed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_kms_turn_url() {
+        let t = TurnServer::parse_kms_url("user:pa:ss@10.0.0.1:3479?transport=tcp").unwrap();
+        assert_eq!(t.username, "user");
+        assert_eq!(t.password, "pa:ss");
+        assert_eq!(t.addr, "10.0.0.1:3479".parse().unwrap());
+        assert_eq!(t.transport, TurnTransport::Tcp);
+        let t = TurnServer::parse_kms_url("u:p@127.0.0.1").unwrap();
+        assert_eq!(t.addr.port(), 3478);
+        assert_eq!(t.transport, TurnTransport::Udp);
+        assert!(TurnServer::parse_kms_url("nohost").is_none());
+        assert!(TurnServer::parse_kms_url("u:p@turn.example.com:3478").is_none());
+    }
+}

@@ -1,0 +1,173 @@
+//! A→B forwarding between two endpoints (the media-core shape): what endpoint A receives is
+//! `send_rtp`'d into endpoint B, whose peer negotiated different payload type numbers.
+
+mod webrtc_common;
+
+use std::time::{Duration, Instant};
+
+use kurento_media_server::webrtc::{
+    spawn_endpoint, EndpointConfig, MediaKind, WebRtcEvent, WebRtcHandle,
+};
+use str0m::format::{Codec, FormatParams};
+use str0m::media::Frequency;
+use webrtc_common::*;
+
+fn lo_config(ports: (u16, u16)) -> EndpointConfig {
+    EndpointConfig {
+        network_interfaces: Some(vec!["lo".into()]),
+        port_range: ports,
+        ..Default::default()
+    }
+}
+
+async fn connect(peer: &mut Peer, ports: (u16, u16)) -> Loopback {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let handle: WebRtcHandle = spawn_endpoint(lo_config(ports), tx).unwrap();
+    let mut ep = Loopback {
+        handle: handle.clone(),
+        rx,
+        events: Vec::new(),
+        loop_back: false,
+    };
+    peer.host_candidate();
+    let answer = handle.process_offer(peer.create_offer()).await.unwrap();
+    peer.accept_answer(&answer);
+    handle.gather_candidates().await.unwrap();
+    run_until(
+        peer,
+        &mut ep,
+        Duration::from_secs(10),
+        "connected",
+        |p, ep| {
+            p.connected
+                && ep
+                    .events
+                    .contains(&WebRtcEvent::ConnectionStateChanged { connected: true })
+        },
+    )
+    .await;
+    ep
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwards_a_to_b_with_payload_type_remapping() {
+    init_log();
+    let mut peer_a = Peer::new().await;
+    // Peer B uses unusual payload type numbers, so B's endpoint must rewrite the PT.
+    let mut peer_b = Peer::with_config(|c| {
+        let mut c = c.clear_codecs();
+        c.codec_config().add_config(
+            121.into(),
+            None,
+            Codec::Vp8,
+            Frequency::NINETY_KHZ,
+            None,
+            FormatParams::default(),
+        );
+        c.codec_config().add_config(
+            109.into(),
+            None,
+            Codec::Opus,
+            Frequency::FORTY_EIGHT_KHZ,
+            Some(2),
+            FormatParams::parse_line("minptime=10;useinbandfec=1"),
+        );
+        c
+    })
+    .await;
+    let mut a = connect(&mut peer_a, (46000, 46499)).await;
+    let mut b = connect(&mut peer_b, (46500, 46999)).await;
+    let pt_a_vp8 = *peer_a.pt_for(Codec::Vp8);
+    assert_ne!(pt_a_vp8, 121);
+
+    const N: usize = 30;
+    for i in 0..N {
+        peer_a.send(MediaKind::Video, &vp8_payload(i, i == 0), true);
+        peer_a.send(MediaKind::Audio, &opus_payload(i), false);
+        peer_a.step(Duration::from_millis(2)).await;
+    }
+    let end = Instant::now() + Duration::from_secs(10);
+    let mut forwarded = 0;
+    while peer_b.received_of(MediaKind::Video).len() < N * 9 / 10
+        || peer_b.received_of(MediaKind::Audio).len() < N * 9 / 10
+    {
+        assert!(
+            Instant::now() < end,
+            "B got {} packets",
+            peer_b.received.len()
+        );
+        peer_a.step(Duration::from_millis(2)).await;
+        a.poll();
+        for e in a.events.drain(..) {
+            if let WebRtcEvent::Rtp(p) = e {
+                assert_eq!(p.payload_type == pt_a_vp8, p.kind == MediaKind::Video);
+                b.handle.send_rtp(p);
+                forwarded += 1;
+            }
+        }
+        peer_b.step(Duration::from_millis(2)).await;
+        b.poll();
+    }
+    assert!(forwarded >= N * 2 * 9 / 10);
+    // B's peer sees its own payload types, and payloads unchanged.
+    let video_pts: Vec<u8> = peer_b
+        .received
+        .iter()
+        .filter(|(m, _, _)| Some(*m) == peer_b.video_mid)
+        .map(|(_, pt, _)| **pt)
+        .collect();
+    assert!(video_pts.iter().all(|pt| *pt == 121), "{video_pts:?}");
+    let audio_pts: Vec<u8> = peer_b
+        .received
+        .iter()
+        .filter(|(m, _, _)| Some(*m) == peer_b.audio_mid)
+        .map(|(_, pt, _)| **pt)
+        .collect();
+    assert!(audio_pts.iter().all(|pt| *pt == 109), "{audio_pts:?}");
+    assert!(peer_b
+        .received_of(MediaKind::Video)
+        .contains(&vp8_payload(0, true)));
+    let sb = b.handle.stats().await.unwrap();
+    assert!(sb.video.packets_sent >= (N * 9 / 10) as u64);
+    assert_eq!(sb.video.packets_received, 0);
+    a.handle.close();
+    b.handle.close();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn packets_of_a_codec_b_did_not_negotiate_are_dropped() {
+    init_log();
+    let mut peer_a = Peer::new().await;
+    // Peer B only does VP9 (and Opus): A's VP8 cannot be sent to it.
+    let mut peer_b =
+        Peer::with_config(|c| c.clear_codecs().enable_vp9(true).enable_opus(true, false)).await;
+    let mut a = connect(&mut peer_a, (47000, 47499)).await;
+    let mut b = connect(&mut peer_b, (47500, 47999)).await;
+    for i in 0..20 {
+        peer_a.send(MediaKind::Video, &vp8_payload(i, false), true);
+        peer_a.send(MediaKind::Audio, &opus_payload(i), false);
+        peer_a.step(Duration::from_millis(2)).await;
+    }
+    let end = Instant::now() + Duration::from_secs(10);
+    while peer_b.received_of(MediaKind::Audio).len() < 18 {
+        assert!(Instant::now() < end, "audio did not arrive at B");
+        peer_a.step(Duration::from_millis(2)).await;
+        a.poll();
+        for e in a.events.drain(..) {
+            if let WebRtcEvent::Rtp(p) = e {
+                b.handle.send_rtp(p);
+            }
+        }
+        peer_b.step(Duration::from_millis(2)).await;
+        b.poll();
+    }
+    for _ in 0..20 {
+        peer_b.step(Duration::from_millis(2)).await;
+    }
+    assert_eq!(peer_b.received_of(MediaKind::Video).len(), 0);
+    let sb = b.handle.stats().await.unwrap();
+    assert_eq!(sb.video.packets_sent, 0);
+    assert!(sb.audio.packets_sent >= 18);
+    a.handle.close();
+    b.handle.close();
+}
