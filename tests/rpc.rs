@@ -521,3 +521,47 @@ async fn duplicate_request_id_returns_cached_reply() {
     assert_eq!(r1, r2);
     assert_eq!(s.dispatcher.lock().registry.pipelines().len(), 1);
 }
+
+#[tokio::test]
+async fn plain_rtp_avp_offer_gets_a_clear_error_not_a_hang() {
+    let mut o = kurento_media_server::setup::default_options();
+    o.port = Some(0);
+    o.address = Some("127.0.0.1".parse().unwrap());
+    o.webrtc.network_interfaces = Some(vec!["lo".into()]);
+    let s = start(o).await.unwrap();
+    let mut c = Client::new(s.ws_addr.unwrap()).await;
+    let p = c.ok("create", json!({"type":"MediaPipeline"})).await;
+    let sid = p["sessionId"].clone();
+    let ep = c
+        .ok("create", json!({"type":"WebRtcEndpoint","constructorParams":{"mediaPipeline":p["value"]},"sessionId":sid}))
+        .await["value"]
+        .clone();
+    let offer = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+                 m=audio 5004 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\nm=video 5006 RTP/AVP 96\r\na=rtpmap:96 VP8/90000\r\n";
+    let e = c
+        .err("invoke", json!({"object":ep,"operation":"processOffer","operationParams":{"offer":offer},"sessionId":sid}))
+        .await;
+    assert_eq!(
+        e["data"]["type"], "SDP_END_POINT_PROCESS_OFFER_ERROR",
+        "{e}"
+    );
+    let e = c
+        .err("invoke", json!({"object":ep,"operation":"processOffer","operationParams":{"offer":"garbage"},"sessionId":sid}))
+        .await;
+    assert!(e["code"].as_i64().unwrap() >= 40200, "{e}");
+    let e = c
+        .err(
+            "invoke",
+            json!({"object":ep,"operation":"getLocalSessionDescriptor","sessionId":sid}),
+        )
+        .await;
+    assert_eq!(e["data"]["type"], "SDP_END_POINT_NO_LOCAL_SDP_ERROR", "{e}");
+    // The endpoint still works afterwards.
+    let st = c
+        .ok(
+            "invoke",
+            json!({"object":ep,"operation":"getStats","sessionId":sid}),
+        )
+        .await;
+    assert!(st["value"].is_object());
+}
