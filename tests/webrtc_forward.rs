@@ -165,6 +165,19 @@ async fn packets_of_a_codec_b_did_not_negotiate_are_dropped() {
         peer_b.step(Duration::from_millis(2)).await;
     }
     assert_eq!(peer_b.received_of(MediaKind::Video).len(), 0);
+    let mismatches: Vec<&WebRtcEvent> = b
+        .events
+        .iter()
+        .filter(|e| matches!(e, WebRtcEvent::CodecNotNegotiated { .. }))
+        .collect();
+    assert_eq!(
+        mismatches,
+        vec![&WebRtcEvent::CodecNotNegotiated {
+            kind: MediaKind::Video,
+            codec: "VP8".into()
+        }],
+        "the sink must report the mismatch exactly once"
+    );
     let sb = b.handle.stats().await.unwrap();
     assert_eq!(sb.video.packets_sent, 0);
     assert!(sb.audio.packets_sent >= 18);

@@ -37,6 +37,7 @@ pub const MODULE: &str = "kurento";
 /// Every event name this server delivers today (current names and the aliases KMS raises with
 /// them), for the coverage report.
 pub const EMITTED_EVENTS: &[&str] = &[
+    "Error",
     "ObjectCreated",
     "ObjectDestroyed",
     "ElementConnected",

@@ -421,6 +421,21 @@ pub(crate) fn on_media_event(reg: &mut Registry, key: EndpointKey, ev: WebRtcEve
                 }
                 flow_out_sinks.push((id.clone(), kind));
             }
+            WebRtcEvent::CodecNotNegotiated { kind, codec } => {
+                tracing::warn!(endpoint = %id, "{} codec {codec} not negotiated by this endpoint: not sent", kind_type(kind));
+                raise.push((
+                    "Error",
+                    json_map(json!({
+                        "description": format!(
+                            "{} arrives as {codec}, which this endpoint did not negotiate; this server \
+                             forwards without transcoding, so it is not sent",
+                            kind_type(kind)
+                        ),
+                        "errorCode": ErrorKind::UnsupportedMediaType.code(),
+                        "type": "UNSUPPORTED_MEDIA_TYPE",
+                    })),
+                ));
+            }
             WebRtcEvent::Closed => {
                 if w.media_connected {
                     w.media_connected = false;

@@ -159,6 +159,8 @@ struct Actor {
     media_started: HashSet<MediaKind>,
     counters: Counters,
     last_drop_warn: Option<Instant>,
+    /// (kind, codec) mismatches already reported with CodecNotNegotiated.
+    reported_mismatch: std::collections::HashSet<(MediaKind, String)>,
 
     ice_state: Option<IceComponentState>,
     dtls_state: DtlsState,
@@ -241,6 +243,7 @@ pub(super) fn spawn(
         media_started: HashSet::new(),
         counters: Counters::default(),
         last_drop_warn: None,
+        reported_mismatch: std::collections::HashSet::new(),
         ice_state: None,
         dtls_state: DtlsState::New,
         connected: false,
@@ -1416,6 +1419,26 @@ impl Actor {
 
     fn send_rtp(&mut self, pkt: RtpPacket) {
         let Some((mid, pt)) = self.out_target(pkt.kind, &pkt.codec) else {
+            // Before negotiation every packet lands here; only a negotiated session that sends
+            // this kind with other codecs is a real mismatch worth telling the application.
+            let sending_kind = self.mids.iter().any(|(m, k)| {
+                *k == pkt.kind
+                    && self
+                        .rtc
+                        .media(*m)
+                        .is_some_and(|md| md.direction().is_sending())
+            });
+            if self.remote_sdp.is_some()
+                && sending_kind
+                && self
+                    .reported_mismatch
+                    .insert((pkt.kind, pkt.codec.name.to_string()))
+            {
+                self.emit(WebRtcEvent::CodecNotNegotiated {
+                    kind: pkt.kind,
+                    codec: pkt.codec.name.to_string(),
+                });
+            }
             let now = Instant::now();
             if self
                 .last_drop_warn

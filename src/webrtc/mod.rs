@@ -200,6 +200,12 @@ pub enum WebRtcEvent {
         kind: MediaKind,
     },
     /// The endpoint task ended (close(), remote DTLS close, or fatal error).
+    /// Media of this kind arrives for sending, but the negotiated session has no codec in common
+    /// with it: the packets are dropped (never transcoded). Raised once per kind and codec.
+    CodecNotNegotiated {
+        kind: MediaKind,
+        codec: String,
+    },
     Closed,
 }
 
