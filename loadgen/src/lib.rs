@@ -116,8 +116,11 @@ fn percentile(sorted: &[u32], p: f64) -> Option<f64> {
 pub async fn run(cfg: Config) -> Result<Report, String> {
     let epoch = Instant::now();
     let rpc = rpc::Rpc::connect(&cfg.url).await?;
-    rpc.call("ping", serde_json::Map::from_iter([("interval".into(), json!(5000))]))
-        .await?;
+    rpc.call(
+        "ping",
+        serde_json::Map::from_iter([("interval".into(), json!(5000))]),
+    )
+    .await?;
     let pipeline = rpc.create("MediaPipeline", json!({})).await?;
     info!(%pipeline, "pipeline created");
     let r = run_on(&cfg, &rpc, &pipeline, epoch).await;
@@ -189,7 +192,11 @@ async fn run_on(
         warn!("some viewers still not connected after {setup_limit:?}");
     }
     let t0 = Instant::now();
-    info!(viewers = cfg.viewers, setup_secs = (t0 - start).as_secs_f64(), "measuring");
+    info!(
+        viewers = cfg.viewers,
+        setup_secs = (t0 - start).as_secs_f64(),
+        "measuring"
+    );
 
     let end = t0 + cfg.duration;
     if cfg.late_joiners > 0 && cfg.duration > LATE_JOIN_AFTER {
@@ -314,7 +321,10 @@ fn build_report(
         r.frames_lost += expected.saturating_sub(v.frames_complete);
         lat.extend_from_slice(&v.latencies_us);
     }
-    r.packet_loss_pct = pct(r.packets_lost, r.packets_lost + r.video_packets + r.audio_packets);
+    r.packet_loss_pct = pct(
+        r.packets_lost,
+        r.packets_lost + r.video_packets + r.audio_packets,
+    );
     r.frames_complete_pct = pct(r.frames_complete, r.frames_expected);
     r.frames_decodable_pct = pct(r.frames_decodable, r.frames_expected);
     lat.sort_unstable();
@@ -401,7 +411,10 @@ impl Report {
                 ),
             ),
             ("setup time (s)".into(), format!("{:.1}", self.setup_secs)),
-            ("measured window (s)".into(), format!("{:.1}", self.window_secs)),
+            (
+                "measured window (s)".into(),
+                format!("{:.1}", self.window_secs),
+            ),
             (
                 "presenter frames / keyframes / PLIs".into(),
                 format!(
@@ -474,7 +487,11 @@ impl Report {
             }
             None => {}
         }
-        let w = rows.iter().map(|(k, _)| k.chars().count()).max().unwrap_or(0);
+        let w = rows
+            .iter()
+            .map(|(k, _)| k.chars().count())
+            .max()
+            .unwrap_or(0);
         let mut out = String::new();
         for (k, v) in rows {
             out.push_str(&format!("{k:<w$}  {v}\n"));

@@ -354,7 +354,6 @@ pub async fn presenter(
     Ok(st)
 }
 
-
 #[derive(Debug, Default, Clone)]
 pub struct ViewerStats {
     pub late: bool,

@@ -96,7 +96,11 @@ impl Rpc {
         }))
     }
 
-    pub async fn call(&self, method: &str, mut params: Map<String, Value>) -> Result<Value, String> {
+    pub async fn call(
+        &self,
+        method: &str,
+        mut params: Map<String, Value>,
+    ) -> Result<Value, String> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         if let Some(s) = lock(&self.session).clone() {
             params.insert("sessionId".into(), Value::String(s));
@@ -135,7 +139,12 @@ impl Rpc {
             .ok_or_else(|| format!("create {ty}: no object id in {r}"))
     }
 
-    pub async fn invoke(&self, object: &str, op: &str, params: Option<Value>) -> Result<Value, String> {
+    pub async fn invoke(
+        &self,
+        object: &str,
+        op: &str,
+        params: Option<Value>,
+    ) -> Result<Value, String> {
         let mut p = Map::new();
         p.insert("object".into(), object.into());
         p.insert("operation".into(), op.into());
