@@ -115,6 +115,7 @@ fn percentile(sorted: &[u32], p: f64) -> Option<f64> {
 /// (server unreachable, presenter never connected); per-viewer failures go into the report.
 pub async fn run(cfg: Config) -> Result<Report, String> {
     let epoch = Instant::now();
+    peer::now_us(epoch);
     let rpc = rpc::Rpc::connect(&cfg.url).await?;
     rpc.call(
         "ping",

@@ -125,9 +125,21 @@ async fn signal(
 impl Net {
     /// Transmits what str0m has queued, hands events to `on_event`; returns str0m's next timeout.
     fn drain(&mut self, mut on_event: impl FnMut(&mut Rtc, Event)) -> Result<Instant, String> {
+        // A timeout already due (e.g. the pacer releasing the next queued packet) is served
+        // here rather than through a trip around the event loop; bounded so input is not starved.
+        let mut spins = 0;
         loop {
             match self.rtc.poll_output().map_err(|e| e.to_string())? {
-                Output::Timeout(t) => return Ok(t),
+                Output::Timeout(t) => {
+                    let now = Instant::now();
+                    if t > now || spins >= 64 {
+                        return Ok(t);
+                    }
+                    spins += 1;
+                    self.rtc
+                        .handle_input(Input::Timeout(now))
+                        .map_err(|e| e.to_string())?;
+                }
                 Output::Transmit(t) => {
                     // A full socket buffer is loss the report will show; do not block the loop.
                     let _ = self.sock.try_send_to(&t.contents, t.destination);
@@ -296,6 +308,7 @@ pub async fn presenter(
         }
         let now = Instant::now();
         if let Some((vpt, apt)) = pts {
+            let wrote = now >= next_video || now >= next_audio;
             if now >= next_video {
                 let key = force_key || last_key.is_none_or(|k| now - k >= KEYFRAME_INTERVAL);
                 let size = if key { key_bytes } else { inter_bytes };
@@ -332,7 +345,11 @@ pub async fn presenter(
                     next_audio = now + AUDIO_PERIOD;
                 }
             }
-            // Written media is queued in str0m: drain before sleeping.
+            if wrote {
+                // str0m's pacer snapshots its queues on input, not on write: without a fresh
+                // input the media just written would wait for the next timer or datagram.
+                net.on_timeout()?;
+            }
             net.drain(|_, e| {
                 if let Event::KeyframeRequest(_) = e {
                     st.keyframe_requests += 1;
