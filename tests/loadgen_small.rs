@@ -25,8 +25,7 @@ async fn one2many_20_viewers_no_frame_loss() {
         viewers: 20,
         late_joiners: 2,
         duration: Duration::from_secs(8),
-        // Lighter than the CLI default: server and 21 peers share 2 cores in a debug build.
-        bitrate_kbps: 500,
+        bitrate_kbps: 1500,
         server_pid: Some(std::process::id()),
         setup_concurrency: 8,
     };
