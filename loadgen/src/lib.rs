@@ -68,6 +68,8 @@ pub struct Report {
     pub video_packets: u64,
     pub audio_packets: u64,
     pub packets_lost: u64,
+    pub video_packets_lost: u64,
+    pub audio_packets_lost: u64,
     pub packet_loss_pct: f64,
     pub packets_reordered: u64,
     /// Over connected viewers, frames from each viewer's first keyframe to the last frame sent.
@@ -263,6 +265,8 @@ fn build_report(
         video_packets: 0,
         audio_packets: 0,
         packets_lost: 0,
+        video_packets_lost: 0,
+        audio_packets_lost: 0,
         packet_loss_pct: 0.0,
         packets_reordered: 0,
         frames_expected: 0,
@@ -308,6 +312,8 @@ fn build_report(
         r.video_packets += v.video_packets;
         r.audio_packets += v.audio_packets;
         r.packets_lost += v.video_lost + v.audio_lost;
+        r.video_packets_lost += v.video_lost;
+        r.audio_packets_lost += v.audio_lost;
         r.packets_reordered += v.reordered;
         // Expected: every frame from this viewer's first keyframe to the presenter's last one.
         let expected = match (v.first_frame, last_sent) {
@@ -375,6 +381,8 @@ impl Report {
             "video_packets": self.video_packets,
             "audio_packets": self.audio_packets,
             "packets_lost": self.packets_lost,
+            "video_packets_lost": self.video_packets_lost,
+            "audio_packets_lost": self.audio_packets_lost,
             "packet_loss_pct": self.packet_loss_pct,
             "packets_reordered": self.packets_reordered,
             "frames_expected": self.frames_expected,
@@ -435,7 +443,13 @@ impl Report {
             ),
             (
                 "packet loss".into(),
-                format!("{:.3} % ({} lost)", self.packet_loss_pct, self.packets_lost),
+                format!(
+                    "{:.3} % ({} lost: {} video, {} audio)",
+                    self.packet_loss_pct,
+                    self.packets_lost,
+                    self.video_packets_lost,
+                    self.audio_packets_lost
+                ),
             ),
             (
                 "frames complete".into(),
