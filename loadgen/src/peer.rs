@@ -483,9 +483,36 @@ fn track_seq(last: &mut Option<u64>, seq: u64, lost: &mut u64, reordered: &mut u
 }
 
 impl Viewer {
+    fn new(late: bool, epoch: Instant, join: Instant) -> Viewer {
+        Viewer {
+            st: ViewerStats {
+                late,
+                ..Default::default()
+            },
+            epoch,
+            vp8: None,
+            opus: None,
+            last_video_seq: None,
+            last_audio_seq: None,
+            asm: Asm::default(),
+            seen_key: false,
+            chain_ok: false,
+            join,
+            connected_at: None,
+        }
+    }
+
     fn on_rtp(&mut self, p: RtpPacket) {
-        let pt = p.header.payload_type;
-        let seq = *p.seq_no;
+        self.on_packet(
+            p.header.payload_type,
+            *p.seq_no,
+            p.header.marker,
+            &p.payload,
+        );
+    }
+
+    /// One received RTP packet: `seq` is the extended sequence number.
+    fn on_packet(&mut self, pt: Pt, seq: u64, marker: bool, payload: &[u8]) {
         if Some(pt) == self.opus {
             self.st.audio_packets += 1;
             track_seq(
@@ -514,7 +541,7 @@ impl Viewer {
         if had && self.st.video_lost != before {
             self.asm.broken = true;
         }
-        let Some((start, vp8)) = vp8_descriptor(&p.payload) else {
+        let Some((start, vp8)) = vp8_descriptor(payload) else {
             self.asm.broken = true;
             return;
         };
@@ -539,7 +566,7 @@ impl Viewer {
                 }
             }
         }
-        if self.asm.in_frame && p.header.marker {
+        if self.asm.in_frame && marker {
             let complete = !self.asm.broken;
             self.finish(complete);
         }
@@ -598,22 +625,7 @@ pub async fn viewer(
     mut stop: watch::Receiver<bool>,
 ) -> ViewerStats {
     let join = Instant::now();
-    let mut v = Viewer {
-        st: ViewerStats {
-            late,
-            ..Default::default()
-        },
-        epoch,
-        vp8: None,
-        opus: None,
-        last_video_seq: None,
-        last_audio_seq: None,
-        asm: Asm::default(),
-        seen_key: false,
-        chain_ok: false,
-        join,
-        connected_at: None,
-    };
+    let mut v = Viewer::new(late, epoch, join);
     let sig = tokio::select! {
         r = signal(&rpc, &pipeline, Direction::RecvOnly, true, Some(&presenter_ep)) => r,
         _ = stop.changed() => Err("stopped before signalling finished".into()),
@@ -664,4 +676,154 @@ pub async fn viewer(
         v.st.active_secs = c.elapsed().as_secs_f64();
     }
     v.st
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const VP8: u8 = 96;
+    const OPUS: u8 = 111;
+
+    /// Splits a frame into RTP payloads of at most `mtu` bytes, with a 15-bit PictureID
+    /// descriptor as str0m writes it, or the minimal one.
+    fn packetize(frame: &[u8], mtu: usize, picture_id: Option<u16>) -> Vec<Vec<u8>> {
+        frame
+            .chunks(mtu)
+            .enumerate()
+            .map(|(i, c)| {
+                let s = if i == 0 { 0x10 } else { 0 };
+                let mut p = match picture_id {
+                    Some(id) => vec![0x80 | s, 0x80, 0x80 | (id >> 8) as u8, id as u8],
+                    None => vec![s],
+                };
+                p.extend_from_slice(c);
+                p
+            })
+            .collect()
+    }
+
+    struct Feed {
+        v: Viewer,
+        seq: u64,
+    }
+
+    impl Feed {
+        fn new() -> Feed {
+            let now = Instant::now();
+            let mut v = Viewer::new(false, now, now);
+            v.vp8 = Some(VP8.into());
+            v.opus = Some(OPUS.into());
+            Feed { v, seq: 1000 }
+        }
+
+        /// Sends frame `n`; `drop` lists packet indexes that get lost on the way.
+        fn frame(&mut self, n: u32, key: bool, drop: &[usize]) {
+            let f = vp8_frame(key, n, 0, 3000);
+            let pkts = packetize(&f, 1000, Some(n as u16));
+            let last = pkts.len() - 1;
+            for (i, p) in pkts.iter().enumerate() {
+                self.seq += 1;
+                if !drop.contains(&i) {
+                    self.v.on_packet(VP8.into(), self.seq, i == last, p);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn descriptor_and_header_parse() {
+        let f = vp8_frame(true, 7, 1234, 100);
+        for pid in [None, Some(5), Some(300)] {
+            let p = &packetize(&f, 1000, pid)[0];
+            let (start, vp8) = vp8_descriptor(p).unwrap();
+            assert!(start);
+            assert_eq!(frame_header(vp8), Some((true, 7, 1234)));
+        }
+        let f = vp8_frame(false, 8, 99, 100);
+        let pkts = packetize(&f, 1000, Some(1));
+        let (_, vp8) = vp8_descriptor(&pkts[0]).unwrap();
+        assert_eq!(frame_header(vp8), Some((false, 8, 99)));
+        assert_eq!(vp8_descriptor(&[]), None);
+        assert_eq!(vp8_descriptor(&[0x90]), None);
+        assert_eq!(frame_header(&[0x00, 1, 2]), None);
+    }
+
+    #[test]
+    fn clean_stream_is_complete_and_decodable() {
+        let mut f = Feed::new();
+        for n in 0..10 {
+            f.frame(n, n % 5 == 0, &[]);
+        }
+        let st = &f.v.st;
+        assert_eq!(st.frames_complete, 10);
+        assert_eq!(st.frames_decodable, 10);
+        assert_eq!(st.video_lost, 0);
+        assert_eq!((st.first_frame, st.last_frame), (Some(0), Some(9)));
+        assert_eq!(st.latencies_us.len(), 10);
+    }
+
+    #[test]
+    fn lost_packet_breaks_the_frame_and_the_chain_until_a_keyframe() {
+        let mut f = Feed::new();
+        f.frame(0, true, &[]);
+        f.frame(1, false, &[1]); // middle packet lost
+        f.frame(2, false, &[]); // complete, but refers to a broken frame
+        f.frame(3, true, &[]);
+        f.frame(4, false, &[]);
+        let st = &f.v.st;
+        assert_eq!(st.video_lost, 1);
+        assert_eq!(st.frames_incomplete, 1);
+        assert_eq!(st.frames_complete, 4);
+        assert_eq!(st.frames_decodable, 3);
+    }
+
+    #[test]
+    fn whole_frame_lost_and_marker_lost() {
+        let mut f = Feed::new();
+        f.frame(0, true, &[]);
+        f.frame(1, false, &[0, 1, 2]); // every packet lost
+        f.frame(2, false, &[]);
+        f.frame(3, true, &[2]); // marker packet lost: seen as incomplete at the next start
+        f.frame(4, false, &[]);
+        let st = &f.v.st;
+        assert_eq!(st.frames_skipped, 1);
+        assert_eq!(st.frames_incomplete, 1);
+        assert_eq!(st.video_lost, 4);
+        assert_eq!(st.frames_complete, 3);
+        assert_eq!(st.frames_decodable, 1);
+    }
+
+    #[test]
+    fn joining_mid_stream_waits_for_a_keyframe() {
+        let mut f = Feed::new();
+        // Joined during frame 5: its tail, then interframes, then a keyframe.
+        let tail = packetize(&vp8_frame(false, 5, 0, 3000), 1000, None);
+        f.v.on_packet(VP8.into(), 1, true, &tail[2]);
+        f.seq = 1;
+        f.frame(6, false, &[]);
+        f.frame(7, true, &[]);
+        f.frame(8, false, &[]);
+        let st = &f.v.st;
+        assert_eq!(st.frames_before_keyframe, 1);
+        assert_eq!(st.first_frame, Some(7));
+        assert_eq!(st.frames_complete, 2);
+        assert_eq!(st.frames_decodable, 2);
+        assert_eq!(st.video_lost, 0);
+        assert!(st.join_to_first_keyframe.is_some());
+    }
+
+    #[test]
+    fn audio_gaps_and_duplicates() {
+        let mut f = Feed::new();
+        for seq in [10, 11, 13, 13, 12, 14] {
+            f.v.on_packet(OPUS.into(), seq, false, &[0xf8, 0]);
+        }
+        f.v.on_packet(5.into(), 1, false, &[0]);
+        let st = &f.v.st;
+        assert_eq!(st.audio_packets, 6);
+        assert_eq!(st.audio_lost, 1);
+        assert_eq!(st.reordered, 2);
+        assert_eq!(st.other_packets, 1);
+    }
 }
