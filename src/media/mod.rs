@@ -6,6 +6,7 @@
 //! lock is taken per packet; the control plane replaces the routes whenever the Kurento element
 //! graph changes. This module knows no JSON and no Kurento class names.
 
+pub mod keyframe;
 pub mod router;
 
 pub use crate::webrtc::MediaKind;

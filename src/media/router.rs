@@ -2,6 +2,7 @@
 //! along the current routes, turns a sink's keyframe request into one to its source, and passes
 //! everything else to the control plane.
 
+use super::keyframe::KeyframeThrottle;
 use super::{EndpointKey, MediaEvent, MediaKind};
 use crate::webrtc::{WebRtcEvent, WebRtcHandle};
 use std::collections::HashMap;
@@ -74,7 +75,7 @@ struct Router {
     endpoints: HashMap<EndpointKey, WebRtcHandle>,
     /// (source, kind) → sinks.
     fanout: HashMap<(EndpointKey, MediaKind), Vec<EndpointKey>>,
-    last_keyframe_request: HashMap<(EndpointKey, MediaKind), Instant>,
+    keyframes: KeyframeThrottle<(EndpointKey, MediaKind)>,
     control: mpsc::UnboundedSender<MediaEvent>,
 }
 
@@ -82,10 +83,22 @@ async fn run(mut rx: mpsc::UnboundedReceiver<Input>, control: mpsc::UnboundedSen
     let mut r = Router {
         endpoints: HashMap::new(),
         fanout: HashMap::new(),
-        last_keyframe_request: HashMap::new(),
+        keyframes: KeyframeThrottle::new(KEYFRAME_REQUEST_INTERVAL),
         control,
     };
-    while let Some(input) = rx.recv().await {
+    let mut tick = tokio::time::interval(KEYFRAME_REQUEST_INTERVAL / 10);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let input = tokio::select! {
+            i = rx.recv() => match i {
+                Some(i) => i,
+                None => break,
+            },
+            _ = tick.tick(), if r.keyframes.has_deferred() => {
+                r.flush_deferred_keyframe_requests();
+                continue;
+            }
+        };
         match input {
             Input::Attach(k, h) => {
                 r.endpoints.insert(k, h);
@@ -95,6 +108,7 @@ async fn run(mut rx: mpsc::UnboundedReceiver<Input>, control: mpsc::UnboundedSen
                     h.close();
                 }
                 r.fanout.retain(|(s, _), _| *s != k);
+                r.keyframes.forget(|(s, _)| *s == k);
                 for sinks in r.fanout.values_mut() {
                     sinks.retain(|s| *s != k);
                 }
@@ -130,19 +144,26 @@ impl Router {
         }
         self.fanout = fanout;
         for src in wants_keyframe {
-            self.request_keyframe(src, MediaKind::Video, true);
+            self.request_keyframe(src, MediaKind::Video);
         }
     }
 
-    fn request_keyframe(&mut self, src: EndpointKey, kind: MediaKind, force: bool) {
-        let now = Instant::now();
-        let last = self.last_keyframe_request.get(&(src, kind));
-        if !force && last.is_some_and(|t| now.duration_since(*t) < KEYFRAME_REQUEST_INTERVAL) {
-            return;
+    /// Asks a source for a keyframe, merged and throttled (see [`KeyframeThrottle`]).
+    fn request_keyframe(&mut self, src: EndpointKey, kind: MediaKind) {
+        if self.keyframes.handle_request((src, kind), Instant::now()) {
+            self.send_keyframe_request(src, kind);
         }
-        self.last_keyframe_request.insert((src, kind), now);
+    }
+
+    fn send_keyframe_request(&self, src: EndpointKey, kind: MediaKind) {
         if let Some(h) = self.endpoints.get(&src) {
             h.request_keyframe(kind);
+        }
+    }
+
+    fn flush_deferred_keyframe_requests(&mut self) {
+        for (src, kind) in self.keyframes.poll_due(Instant::now()) {
+            self.send_keyframe_request(src, kind);
         }
     }
 
@@ -170,7 +191,7 @@ impl Router {
                     .map(|((s, _), _)| *s)
                     .collect();
                 for s in sources {
-                    self.request_keyframe(s, kind, false);
+                    self.request_keyframe(s, kind);
                 }
             }
             other => {
@@ -189,7 +210,7 @@ impl Router {
                         .map(|(src, _)| *src)
                         .collect();
                     for (s, kind) in sources {
-                        self.request_keyframe(s, kind, true);
+                        self.request_keyframe(s, kind);
                     }
                 }
                 let _ = self.control.send((k, other));
