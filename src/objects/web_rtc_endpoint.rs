@@ -226,19 +226,7 @@ pub(super) fn get(
     };
     match prop {
         "ICECandidatePairs" => Some(Outcome::value(Value::Array(
-            w.pairs
-                .iter()
-                .map(|(l, r)| {
-                    let mut m = Map::new();
-                    m.insert("streamID".into(), "0".into());
-                    m.insert("streamId".into(), "0".into());
-                    m.insert("componentID".into(), 1.into());
-                    m.insert("componentId".into(), 1.into());
-                    m.insert("localCandidate".into(), l.clone().into());
-                    m.insert("remoteCandidate".into(), r.clone().into());
-                    complex("IceCandidatePair", m)
-                })
-                .collect(),
+            w.pairs.iter().map(|(l, r)| candidate_pair(l, r)).collect(),
         ))),
         "IceConnectionState" => Some(Outcome::value(Value::Array(
             w.ice
@@ -370,16 +358,9 @@ pub(crate) fn on_media_event(reg: &mut Registry, key: EndpointKey, ev: WebRtcEve
                 raise.push(("IceComponentStateChanged", f));
             }
             WebRtcEvent::NewCandidatePairSelected { local, remote } => {
-                w.pairs = vec![(local.clone(), remote.clone())];
-                let mut m = Map::new();
-                m.insert("streamID".into(), "0".into());
-                m.insert("streamId".into(), "0".into());
-                m.insert("componentID".into(), 1.into());
-                m.insert("componentId".into(), 1.into());
-                m.insert("localCandidate".into(), local.into());
-                m.insert("remoteCandidate".into(), remote.into());
                 let mut f = Map::new();
-                f.insert("candidatePair".into(), complex("IceCandidatePair", m));
+                f.insert("candidatePair".into(), candidate_pair(&local, &remote));
+                w.pairs = vec![(local, remote)];
                 raise.push(("NewCandidatePairSelected", f));
             }
             WebRtcEvent::ConnectionStateChanged { connected } => {
@@ -480,6 +461,18 @@ fn sinks_of(reg: &Registry, src: &ObjectId, kind: MediaKind) -> Vec<ObjectId> {
         .filter(|r| r.source == src_key && r.kind == kind)
         .filter_map(|r| reg.endpoints.get(&r.sink).cloned())
         .collect()
+}
+
+/// IceCandidatePair as KMS sends it: stream and component ids under both spellings.
+fn candidate_pair(local: &str, remote: &str) -> Value {
+    let mut m = Map::new();
+    m.insert("streamID".into(), "0".into());
+    m.insert("streamId".into(), "0".into());
+    m.insert("componentID".into(), 1.into());
+    m.insert("componentId".into(), 1.into());
+    m.insert("localCandidate".into(), local.into());
+    m.insert("remoteCandidate".into(), remote.into());
+    complex("IceCandidatePair", m)
 }
 
 /// KMS's IceComponentState names.
