@@ -71,11 +71,4 @@ impl<'a> Bytes<'a> {
     pub fn string(&mut self, max: usize) -> String {
         String::from_utf8_lossy(self.slice(max)).into_owned()
     }
-
-    /// Everything not consumed yet.
-    pub fn rest(&mut self) -> &'a [u8] {
-        let start = self.pos.min(self.data.len());
-        self.pos = self.data.len();
-        &self.data[start..]
-    }
 }

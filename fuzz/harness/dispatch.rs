@@ -68,7 +68,12 @@ pub fn run(data: &[u8]) {
                     break;
                 }
                 let (frame, id) = g.next_frame();
-                step(&d, &conn, &frame.to_string()).await;
+                // A generated string is a raw frame, not a JSON string literal.
+                let text = match &frame {
+                    Value::String(s) => s.clone(),
+                    v => v.to_string(),
+                };
+                step(&d, &conn, &text).await;
                 pump(&d, &mut media_rx);
                 let got = collect(&mut rx, &mut replies, id);
                 for r in got {
