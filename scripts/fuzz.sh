@@ -59,7 +59,7 @@ for t in $targets; do
     log="target/fuzz-logs/$t.log"
     mkdir -p "$seeds" "$work" "$artifacts"
     before=$(ls "$artifacts" | wc -l)
-    args=("$bin" "$work" "$seeds" -max_total_time="$secs" -timeout=30 -rss_limit_mb=2048
+    args=("$bin" "$work" "$seeds" -max_total_time="$secs" -timeout=60 -rss_limit_mb=2048
           -max_len=8192 -print_final_stats=1 -artifact_prefix="$artifacts/")
     if [ -f "dict/$t.dict" ]; then
         args+=(-dict="dict/$t.dict")

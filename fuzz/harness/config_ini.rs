@@ -13,7 +13,11 @@ pub fn run(data: &[u8]) {
         0 => load("kurento.conf.ini", text, None),
         i => {
             let name = format!("{}.conf.ini", MODULE_FILES[i - 1]);
-            load("kurento.conf.json", MAIN_JSON.as_bytes(), Some((&name, text)));
+            load(
+                "kurento.conf.json",
+                MAIN_JSON.as_bytes(),
+                Some((&name, text)),
+            );
         }
     }
 }

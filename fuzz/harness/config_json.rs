@@ -12,7 +12,11 @@ pub fn run(data: &[u8]) {
         0 => load("kurento.conf.json", text, None),
         i => {
             let name = format!("{}.conf.json", MODULE_FILES[i - 1]);
-            load("kurento.conf.json", MAIN_JSON.as_bytes(), Some((&name, text)));
+            load(
+                "kurento.conf.json",
+                MAIN_JSON.as_bytes(),
+                Some((&name, text)),
+            );
         }
     }
 }

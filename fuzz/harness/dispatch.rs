@@ -16,7 +16,7 @@
 
 use super::bytes::Bytes;
 use super::ice_candidate::OFFER;
-use super::webrtc_common::{call, endpoint_config};
+use super::webrtc_common::endpoint_config;
 use kurento_media_server::media::MediaEnv;
 use kurento_media_server::objects::Registry;
 use kurento_media_server::rpc::dispatch::{DispatchConfig, Dispatcher};
@@ -25,10 +25,19 @@ use kurento_protocol::ids::{NEWREF_PREFIX, SERVER_MANAGER_ID};
 use kurento_protocol::model::{model, ParamDef, TypeDef};
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 /// Upper bound on frames per input: each WebRtcEndpoint binds sockets and spawns a task.
 const MAX_FRAMES: usize = 24;
+
+/// A request may legitimately wait up to 10 s (`getUsedCpu` sleeps for its `interval`, capped at
+/// 10 000 ms by the server), so only a longer wait is a hang.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// No new frame is sent after this much time, so that several legitimate waits in one input stay
+/// below libFuzzer's per-input timeout (`-timeout=60` in scripts/fuzz.sh).
+const INPUT_BUDGET: Duration = Duration::from_secs(12);
 
 pub fn run(data: &[u8]) {
     let Some((&mode, rest)) = data.split_first() else {
@@ -53,10 +62,14 @@ pub fn run(data: &[u8]) {
         let (tx, mut rx) = mpsc::channel::<String>(4096);
         let conn = ConnHandle::new(ConnId(1), tx);
         let mut replies = Vec::new();
+        let started = Instant::now();
 
         if mode & 1 == 0 {
             let text = String::from_utf8_lossy(rest).into_owned();
             for frame in text.split('\n').take(MAX_FRAMES) {
+                if started.elapsed() > INPUT_BUDGET {
+                    break;
+                }
                 step(&d, &conn, frame).await;
                 pump(&d, &mut media_rx);
                 collect(&mut rx, &mut replies, None);
@@ -64,7 +77,7 @@ pub fn run(data: &[u8]) {
         } else {
             let mut g = Gen::new(rest);
             for _ in 0..MAX_FRAMES {
-                if g.b.is_empty() {
+                if g.b.is_empty() || started.elapsed() > INPUT_BUDGET {
                     break;
                 }
                 let (frame, id) = g.next_frame();
@@ -90,9 +103,20 @@ pub fn run(data: &[u8]) {
 }
 
 async fn step(d: &Dispatcher, conn: &ConnHandle, frame: &str) {
-    call("handle_text", d.handle_text(conn, frame)).await;
+    if trace() {
+        eprintln!("-> {frame}");
+    }
+    tokio::time::timeout(REQUEST_TIMEOUT, d.handle_text(conn, frame))
+        .await
+        .unwrap_or_else(|_| panic!("no answer within {REQUEST_TIMEOUT:?} to {frame}"));
     // Let endpoint tasks run, so that what they raise is delivered as the server's pump does.
     tokio::task::yield_now().await;
+}
+
+/// `KMS_FUZZ_TRACE=1` prints every frame in and out, to see what a saved input does.
+fn trace() -> bool {
+    static TRACE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *TRACE.get_or_init(|| std::env::var_os("KMS_FUZZ_TRACE").is_some())
 }
 
 fn pump(
@@ -105,13 +129,24 @@ fn pump(
 }
 
 /// Reads what the server sent, checks it, and returns the replies (not events) among it.
-fn collect(rx: &mut mpsc::Receiver<String>, all: &mut Vec<Value>, expect: Option<u64>) -> Vec<Value> {
+fn collect(
+    rx: &mut mpsc::Receiver<String>,
+    all: &mut Vec<Value>,
+    expect: Option<u64>,
+) -> Vec<Value> {
     let mut got = Vec::new();
     while let Ok(text) = rx.try_recv() {
+        if trace() {
+            eprintln!("<- {text}");
+        }
         let v: Value = serde_json::from_str(&text)
             .unwrap_or_else(|e| panic!("server sent a frame that is not JSON ({e}): {text}"));
         assert!(v.is_object(), "server sent a non-object: {text}");
-        assert_eq!(v.get("jsonrpc"), Some(&json!("2.0")), "not JSON-RPC 2.0: {text}");
+        assert_eq!(
+            v.get("jsonrpc"),
+            Some(&json!("2.0")),
+            "not JSON-RPC 2.0: {text}"
+        );
         if v.get("method").is_none() {
             assert!(
                 v.get("result").is_some() != v.get("error").is_some(),
@@ -183,7 +218,10 @@ impl<'a> Gen<'a> {
             return;
         };
         let result = reply.get("result");
-        if let Some(sid) = result.and_then(|r| r.get("sessionId")).and_then(Value::as_str) {
+        if let Some(sid) = result
+            .and_then(|r| r.get("sessionId"))
+            .and_then(Value::as_str)
+        {
             if !self.sessions.iter().any(|s| s == sid) {
                 self.sessions.push(sid.to_owned());
             }
@@ -205,7 +243,11 @@ impl<'a> Gen<'a> {
 
     fn string(&mut self) -> String {
         if self.b.u8() < 160 {
-            self.b.pick(SAMPLE_STRINGS).copied().unwrap_or("").to_owned()
+            self.b
+                .pick(SAMPLE_STRINGS)
+                .copied()
+                .unwrap_or("")
+                .to_owned()
         } else {
             self.b.string(40)
         }
@@ -291,6 +333,8 @@ impl<'a> Gen<'a> {
                 "offer" | "answer" if self.b.bool() => Value::String(OFFER.replace('\n', "\r\n")),
                 _ => Value::String(self.string()),
             },
+            // getUsedCpu sleeps for `interval` ms: keep generated inputs fast.
+            "int" if name == "interval" => json!(self.b.u8() % 50),
             "int" | "int64" => match self.b.u8() % 4 {
                 0 => json!(self.b.u8()),
                 1 => json!(self.b.u32() as i32),
@@ -373,7 +417,11 @@ impl<'a> Gen<'a> {
         let class = if self.b.u8() < 12 {
             self.string()
         } else {
-            self.b.pick(&classes).copied().unwrap_or("MediaPipeline").to_owned()
+            self.b
+                .pick(&classes)
+                .copied()
+                .unwrap_or("MediaPipeline")
+                .to_owned()
         };
         let ctor: Vec<ParamDef> = m
             .class(&class)

@@ -19,9 +19,12 @@ pub fn run(data: &[u8]) {
     let negotiate = sel & 1 == 1;
     with_endpoint(|h| async move {
         if negotiate {
-            call("process_offer", h.process_offer(OFFER.replace('\n', "\r\n")))
-                .await
-                .unwrap_or_else(|e| panic!("the fixed offer was rejected: {e}"));
+            call(
+                "process_offer",
+                h.process_offer(OFFER.replace('\n', "\r\n")),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("the fixed offer was rejected: {e}"));
             let _ = call("gather_candidates", h.gather_candidates()).await;
         }
         for line in text.split('\n').take(32) {

@@ -27,7 +27,7 @@ pub fn run(data: &[u8]) {
 /// Every reply we would send must be a JSON object again.
 fn reparse(v: &Value) {
     let text = v.to_string();
-    let back: Value = serde_json::from_str(&text)
-        .unwrap_or_else(|e| panic!("reply is not JSON ({e}): {text}"));
+    let back: Value =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("reply is not JSON ({e}): {text}"));
     assert!(back.is_object(), "reply is not an object: {text}");
 }

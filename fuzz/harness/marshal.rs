@@ -90,7 +90,10 @@ pub fn run(data: &[u8]) {
             let again = unmarshal_params(params, Some(&out), &SuffixResolver).unwrap_or_else(|e| {
                 panic!("{name}: normalized params rejected: {e:?}\nin:  {v}\nout: {out:?}")
             });
-            assert_eq!(again, out, "{name}: normalizing twice changed the params\nin: {v}");
+            assert_eq!(
+                again, out,
+                "{name}: normalizing twice changed the params\nin: {v}"
+            );
         }
     } else {
         let ty = &t.types[sel - t.lists.len()];
@@ -98,7 +101,10 @@ pub fn run(data: &[u8]) {
             let again = unmarshal_value(ty, "fuzz", &out, &SuffixResolver).unwrap_or_else(|e| {
                 panic!("{ty}: normalized value rejected: {e:?}\nin:  {v}\nout: {out}")
             });
-            assert_eq!(again, out, "{ty}: normalizing twice changed the value\nin: {v}");
+            assert_eq!(
+                again, out,
+                "{ty}: normalizing twice changed the value\nin: {v}"
+            );
         }
     }
 }

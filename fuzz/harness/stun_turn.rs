@@ -231,7 +231,11 @@ fn builder_round_trip(data: &[u8]) {
     for (typ, v) in &plain {
         let first = plain.iter().find(|(t, _)| t == typ).map(|(_, v)| v);
         if addrs.iter().all(|(t, _)| t != typ) {
-            assert_eq!(msg.get(*typ), first.map(Vec::as_slice), "attr {typ:#x} {v:02x?}");
+            assert_eq!(
+                msg.get(*typ),
+                first.map(Vec::as_slice),
+                "attr {typ:#x} {v:02x?}"
+            );
         }
     }
     for (typ, a) in &addrs {
@@ -240,7 +244,10 @@ fn builder_round_trip(data: &[u8]) {
         }
     }
     if let Some(k) = &key {
-        assert!(msg.verify_integrity(k), "own MESSAGE-INTEGRITY does not verify");
+        assert!(
+            msg.verify_integrity(k),
+            "own MESSAGE-INTEGRITY does not verify"
+        );
     }
 }
 
