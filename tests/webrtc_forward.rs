@@ -184,3 +184,50 @@ async fn packets_of_a_codec_b_did_not_negotiate_are_dropped() {
     a.handle.close();
     b.handle.close();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flow_that_stops_is_reported_and_its_return_too() {
+    init_log();
+    let mut peer = Peer::new().await;
+    let mut ep = connect(&mut peer, (48000, 48499)).await;
+    let started = WebRtcEvent::MediaStarted {
+        kind: MediaKind::Audio,
+    };
+    let stopped = WebRtcEvent::MediaStopped {
+        kind: MediaKind::Audio,
+    };
+    let count = |ep: &Loopback, e: &WebRtcEvent| ep.events.iter().filter(|x| *x == e).count();
+    for i in 0..10 {
+        peer.send(MediaKind::Audio, &opus_payload(i), false);
+        peer.step(Duration::from_millis(20)).await;
+        ep.poll();
+    }
+    // Silence: the endpoint must notice within about two seconds.
+    let end = Instant::now() + Duration::from_secs(6);
+    while count(&ep, &stopped) == 0 {
+        assert!(
+            Instant::now() < end,
+            "MediaStopped never came: {:?}",
+            ep.events
+        );
+        peer.step(Duration::from_millis(50)).await;
+        ep.poll();
+    }
+    assert_eq!(count(&ep, &started), 1);
+    // Media again: MediaStarted again.
+    let end = Instant::now() + Duration::from_secs(5);
+    let mut i = 10;
+    while count(&ep, &started) < 2 {
+        assert!(
+            Instant::now() < end,
+            "MediaStarted did not come back: {:?}",
+            ep.events
+        );
+        peer.send(MediaKind::Audio, &opus_payload(i), false);
+        i += 1;
+        peer.step(Duration::from_millis(20)).await;
+        ep.poll();
+    }
+    assert_eq!(count(&ep, &stopped), 1);
+    ep.handle.close();
+}

@@ -322,7 +322,7 @@ pub(crate) fn on_media_event(reg: &mut Registry, key: EndpointKey, ev: WebRtcEve
         return;
     };
     let mut raise: Vec<(&'static str, Map<String, Value>)> = Vec::new();
-    let mut flow_out_sinks: Vec<(ObjectId, MediaKind)> = Vec::new();
+    let mut flow_out_sinks: Vec<(ObjectId, MediaKind, bool)> = Vec::new();
     {
         let Some(obj) = reg.get_mut(&id) else { return };
         let ClassState::WebRtc(w) = &mut obj.state else {
@@ -400,7 +400,16 @@ pub(crate) fn on_media_event(reg: &mut Registry, key: EndpointKey, ev: WebRtcEve
                     w.flow_in[i] = true;
                     raise.push(("MediaFlowInStateChanged", flow(true, kind)));
                 }
-                flow_out_sinks.push((id.clone(), kind));
+                flow_out_sinks.push((id.clone(), kind, true));
+            }
+            WebRtcEvent::MediaStopped { kind } => {
+                tracing::info!(endpoint = %id, "media stopped flowing in: {}", kind_type(kind));
+                let i = kind_index(kind);
+                if w.flow_in[i] {
+                    w.flow_in[i] = false;
+                    raise.push(("MediaFlowInStateChanged", flow(false, kind)));
+                }
+                flow_out_sinks.push((id.clone(), kind, false));
             }
             WebRtcEvent::CodecNotNegotiated { kind, codec } => {
                 tracing::warn!(endpoint = %id, "{} codec {codec} not negotiated by this endpoint: not sent", kind_type(kind));
@@ -429,20 +438,20 @@ pub(crate) fn on_media_event(reg: &mut Registry, key: EndpointKey, ev: WebRtcEve
     for (name, f) in raise {
         reg.raise(&id, name, f);
     }
-    // Media now flows out of every endpoint that forwards this source's packets.
-    for (src, kind) in flow_out_sinks {
+    // Media now flows (or no longer flows) out of every endpoint that forwards this source.
+    for (src, kind, flowing) in flow_out_sinks {
         let sinks = sinks_of(reg, &src, kind);
         for s in sinks {
-            let mut now_flowing = false;
+            let mut changed = false;
             if let Some(ClassState::WebRtc(w)) = reg.get_mut(&s).map(|o| &mut o.state) {
                 let i = kind_index(kind);
-                if !w.flow_out[i] {
-                    w.flow_out[i] = true;
-                    now_flowing = true;
+                if w.flow_out[i] != flowing {
+                    w.flow_out[i] = flowing;
+                    changed = true;
                 }
             }
-            if now_flowing {
-                reg.raise(&s, "MediaFlowOutStateChanged", flow(true, kind));
+            if changed {
+                reg.raise(&s, "MediaFlowOutStateChanged", flow(flowing, kind));
             }
         }
     }

@@ -34,6 +34,8 @@ const STUN_RTO: Duration = Duration::from_millis(500);
 const STUN_TRIES: u32 = 5;
 /// Upper bound on how long the loop sleeps, so a str0m "never" timeout cannot overflow.
 const MAX_SLEEP: Duration = Duration::from_secs(1);
+/// No RTP of a kind for this long means its flow stopped (the peer paused, or its network went).
+const MEDIA_FLOW_TIMEOUT: Duration = Duration::from_secs(2);
 
 enum NetIn {
     Udp {
@@ -157,6 +159,8 @@ struct Actor {
     out_targets: HashMap<(MediaKind, super::CodecId), Option<(Mid, Pt)>>,
     out_seq: HashMap<MediaKind, u64>,
     media_started: HashSet<MediaKind>,
+    /// When RTP of each kind last arrived, to notice a flow that stopped.
+    last_rtp: HashMap<MediaKind, Instant>,
     counters: Counters,
     last_drop_warn: Option<Instant>,
     /// (kind, codec) mismatches already reported with CodecNotNegotiated.
@@ -241,6 +245,7 @@ pub(super) fn spawn(
         out_targets: HashMap::new(),
         out_seq: HashMap::new(),
         media_started: HashSet::new(),
+        last_rtp: HashMap::new(),
         counters: Counters::default(),
         last_drop_warn: None,
         reported_mismatch: std::collections::HashSet::new(),
@@ -577,6 +582,20 @@ impl Actor {
             tracing::debug!("timeout input: {e}");
         }
         self.pump();
+        let stopped: Vec<MediaKind> = self
+            .media_started
+            .iter()
+            .filter(|k| {
+                self.last_rtp
+                    .get(k)
+                    .is_none_or(|t| now.duration_since(*t) > MEDIA_FLOW_TIMEOUT)
+            })
+            .copied()
+            .collect();
+        for kind in stopped {
+            self.media_started.remove(&kind);
+            self.emit(WebRtcEvent::MediaStopped { kind });
+        }
         let mut retransmit = Vec::new();
         for p in self
             .probes
@@ -1367,6 +1386,7 @@ impl Actor {
         let cnt = self.counters.get(kind);
         cnt.packets_received += 1;
         cnt.bytes_received += p.payload.len() as u64;
+        self.last_rtp.insert(kind, Instant::now());
         if self.media_started.insert(kind) {
             self.emit(WebRtcEvent::MediaStarted { kind });
         }

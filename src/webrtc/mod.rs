@@ -190,8 +190,12 @@ pub enum WebRtcEvent {
         connected: bool,
     },
     DtlsStateChanged(DtlsState),
-    /// First RTP packet of that kind received.
+    /// First RTP packet of that kind received (again, after a MediaStopped).
     MediaStarted {
+        kind: MediaKind,
+    },
+    /// No RTP of that kind for two seconds.
+    MediaStopped {
         kind: MediaKind,
     },
     Rtp(RtpPacket),
