@@ -31,7 +31,7 @@ pub struct ServerOptions {
     pub secure: Option<SecureOptions>,
     pub gc_period: Duration,
     pub disable_request_cache: bool,
-    pub max_request_bytes: usize,
+    pub limits: crate::config::Limits,
     pub webrtc: crate::webrtc::EndpointConfig,
     pub property_defaults: Vec<(&'static str, &'static str, serde_json::Value)>,
 }
@@ -111,11 +111,12 @@ pub async fn start(opts: ServerOptions) -> io::Result<RunningServer> {
         Registry::new(env),
         DispatchConfig {
             disable_request_cache: opts.disable_request_cache,
+            limits: opts.limits,
         },
     );
     let tcfg = Arc::new(TransportConfig {
         path: opts.path.clone(),
-        max_request_bytes: opts.max_request_bytes,
+        max_request_bytes: opts.limits.max_request_bytes,
     });
     let mut ws_addr = None;
     let mut wss_addr = None;

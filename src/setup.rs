@@ -8,10 +8,6 @@ use serde_json::{json, Value};
 use std::net::{IpAddr, SocketAddr};
 use tracing::warn;
 
-/// Frames larger than this get an error reply (KMS has no such limit below 32 MiB; 16 MiB is far
-/// above any real request, SDP included).
-pub const MAX_REQUEST_BYTES: usize = 16 << 20;
-
 /// `user:password@ip:port[?transport=udp|tcp]` → a TURN server for the WebRTC adapter.
 pub fn turn_server(url: &str) -> Option<TurnServer> {
     let t: config::TurnUrl = url.parse().ok()?;
@@ -136,7 +132,7 @@ pub fn options(cfg: &Config) -> ServerOptions {
         }),
         gc_period: cfg.resources.garbage_collector_period,
         disable_request_cache: cfg.resources.disable_request_cache,
-        max_request_bytes: MAX_REQUEST_BYTES,
+        limits: cfg.resources.limits,
         webrtc,
         property_defaults,
     }

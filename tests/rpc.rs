@@ -19,7 +19,7 @@ async fn server_with(gc: Duration) -> RunningServer {
     o.port = Some(0);
     o.address = Some("127.0.0.1".parse().unwrap());
     o.gc_period = gc;
-    o.max_request_bytes = 64 * 1024;
+    o.limits.max_request_bytes = 64 * 1024;
     start(o).await.unwrap()
 }
 
@@ -564,4 +564,63 @@ async fn plain_rtp_avp_offer_gets_a_clear_error_not_a_hang() {
         )
         .await;
     assert!(st["value"].is_object());
+}
+
+#[tokio::test]
+async fn limits_answer_not_enough_resources_and_hurt_nothing_else() {
+    let mut o = kurento_media_server::setup::default_options();
+    o.port = Some(0);
+    o.address = Some("127.0.0.1".parse().unwrap());
+    o.limits.max_sessions = 2;
+    o.limits.max_pipelines = 2;
+    o.limits.max_elements_per_pipeline = 2;
+    o.limits.max_objects_per_session = 4;
+    let s = start(o).await.unwrap();
+    let addr = s.ws_addr.unwrap();
+    let mut a = Client::new(addr).await;
+    let p = a.ok("create", json!({"type":"MediaPipeline"})).await;
+    let sid = p["sessionId"].clone();
+    let pipe = p["value"].clone();
+    for _ in 0..2 {
+        a.ok("create", json!({"type":"PassThrough","constructorParams":{"mediaPipeline":pipe},"sessionId":sid})).await;
+    }
+    let e = a.err("create", json!({"type":"PassThrough","constructorParams":{"mediaPipeline":pipe},"sessionId":sid})).await;
+    assert_eq!(e["code"], 40009);
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .contains("maxElementsPerPipeline"),
+        "{e}"
+    );
+    a.ok("create", json!({"type":"MediaPipeline","sessionId":sid}))
+        .await;
+    let e = a
+        .err("create", json!({"type":"MediaPipeline","sessionId":sid}))
+        .await;
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .contains("maxObjectsPerSession")
+            || e["message"].as_str().unwrap().contains("maxPipelines"),
+        "{e}"
+    );
+    // A second session is allowed, a third is not.
+    let mut b = Client::new(addr).await;
+    b.ok("connect", Value::Null).await;
+    let mut c = Client::new(addr).await;
+    let e = c.err("connect", Value::Null).await;
+    assert!(
+        e["message"].as_str().unwrap().contains("maxSessions"),
+        "{e}"
+    );
+    // Nothing else was hurt: the first session still works.
+    let name = a
+        .ok(
+            "invoke",
+            json!({"object":pipe,"operation":"getName","sessionId":sid}),
+        )
+        .await;
+    assert_eq!(name["value"], pipe);
 }

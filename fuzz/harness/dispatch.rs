@@ -57,6 +57,7 @@ pub fn run(data: &[u8]) {
             Registry::new(env),
             DispatchConfig {
                 disable_request_cache: mode & 2 != 0,
+                limits: kurento_media_server::config::Limits::default(),
             },
         );
         let (tx, mut rx) = mpsc::channel::<String>(4096);

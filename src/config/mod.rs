@@ -169,6 +169,36 @@ pub struct ResourcesConfig {
     pub exception_limit: f64,
     /// `killLimit`: if set, exit when no sessions remain but usage is above this fraction.
     pub kill_limit: Option<f64>,
+    /// `limits.*`: our own extension; KMS has none of these.
+    pub limits: Limits,
+}
+
+/// `mediaServer.resources.limits` (not in KMS): past each, a request gets 40009
+/// NOT_ENOUGH_RESOURCES naming the key, and nothing else is affected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// `maxSessions`: sessions alive at once.
+    pub max_sessions: usize,
+    /// `maxObjectsPerSession`: objects one session may create.
+    pub max_objects_per_session: usize,
+    /// `maxPipelines`: MediaPipelines alive at once.
+    pub max_pipelines: usize,
+    /// `maxElementsPerPipeline`: elements in one pipeline.
+    pub max_elements_per_pipeline: usize,
+    /// `maxRequestBytes`: largest JSON-RPC request accepted (larger ones get an error reply).
+    pub max_request_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_sessions: 10_000,
+            max_objects_per_session: 10_000,
+            max_pipelines: 10_000,
+            max_elements_per_pipeline: 2_000,
+            max_request_bytes: 16 << 20,
+        }
+    }
 }
 
 /// An external address setting: a fixed IP, or `auto` (discover the public address; the Docker
@@ -289,6 +319,7 @@ impl Default for ResourcesConfig {
             disable_request_cache: false,
             exception_limit: 0.8,
             kill_limit: None,
+            limits: Limits::default(),
         }
     }
 }
@@ -774,6 +805,24 @@ fn resources_config(tree: &ConfigTree) -> Result<ResourcesConfig, ConfigError> {
             .fraction(&k("exceptionLimit"))?
             .unwrap_or(defaults.exception_limit),
         kill_limit: tree.fraction(&k("killLimit"))?,
+        limits: {
+            let d = defaults.limits;
+            let n = |name: &str, default: usize| -> Result<usize, ConfigError> {
+                Ok(tree
+                    .uint(&k(&format!("limits.{name}")), 1, u64::from(u32::MAX))?
+                    .map_or(default, |v| usize::try_from(v).unwrap_or(usize::MAX)))
+            };
+            Limits {
+                max_sessions: n("maxSessions", d.max_sessions)?,
+                max_objects_per_session: n("maxObjectsPerSession", d.max_objects_per_session)?,
+                max_pipelines: n("maxPipelines", d.max_pipelines)?,
+                max_elements_per_pipeline: n(
+                    "maxElementsPerPipeline",
+                    d.max_elements_per_pipeline,
+                )?,
+                max_request_bytes: n("maxRequestBytes", d.max_request_bytes)?,
+            }
+        },
     })
 }
 

@@ -851,3 +851,28 @@ fn redaction_masks_passwords_and_turn_urls_anywhere_in_a_tree() {
     assert!(shown.contains("u:***@1.2.3.4:3478"), "{shown}");
     assert!(shown.contains("kept"), "{shown}");
 }
+
+#[test]
+fn resource_limits_are_read_and_checked() {
+    let fx = Fixture::new();
+    fx.write(
+        "kurento.conf.json",
+        r#"{"mediaServer":{"net":{"websocket":{"port":8888}},"resources":{"limits":{"maxSessions":3,"maxRequestBytes":1000}}}}"#,
+    );
+    let c = fx.load(&[], &[]).unwrap();
+    assert_eq!(c.resources.limits.max_sessions, 3);
+    assert_eq!(c.resources.limits.max_request_bytes, 1000);
+    assert_eq!(
+        c.resources.limits.max_pipelines,
+        Limits::default().max_pipelines
+    );
+    fx.write(
+        "kurento.conf.json",
+        r#"{"mediaServer":{"net":{"websocket":{"port":8888}},"resources":{"limits":{"maxSessions":"many"}}}}"#,
+    );
+    let m = msg(fx.load(&[], &[]));
+    assert!(
+        m.contains("mediaServer.resources.limits.maxSessions"),
+        "{m}"
+    );
+}

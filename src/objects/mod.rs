@@ -231,6 +231,14 @@ impl Registry {
         });
     }
 
+    /// Elements (and hub ports) living in a pipeline.
+    pub fn elements_in(&self, pipeline: &ObjectId) -> usize {
+        self.objects
+            .values()
+            .filter(|o| o.pipeline.as_ref() == Some(pipeline) && &o.id != pipeline)
+            .count()
+    }
+
     pub fn pipelines(&self) -> Vec<ObjectId> {
         let mut v: Vec<&MediaObject> = self
             .objects

@@ -22,9 +22,11 @@ const REQUEST_CACHE_TTL: Duration = Duration::from_secs(20);
 #[derive(Debug, Clone)]
 pub struct DispatchConfig {
     pub disable_request_cache: bool,
+    pub limits: crate::config::Limits,
 }
 
 pub struct State {
+    limits: crate::config::Limits,
     pub sessions: Sessions,
     pub registry: Registry,
     pub subscriptions: Subscriptions,
@@ -66,6 +68,7 @@ impl Dispatcher {
     pub fn new(registry: Registry, cfg: DispatchConfig) -> Arc<Self> {
         Arc::new(Dispatcher {
             state: Mutex::new(State {
+                limits: cfg.limits,
                 sessions: Sessions::default(),
                 registry,
                 subscriptions: Subscriptions::default(),
@@ -269,6 +272,13 @@ impl Dispatcher {
     }
 }
 
+fn limit_error(key: &str, value: usize) -> RpcError {
+    RpcError::new(
+        ErrorKind::NotEnoughResources,
+        format!("Limit reached: mediaServer.resources.limits.{key} = {value}"),
+    )
+}
+
 /// Replaces every `newref:<k>` string inside `v` with the value of response k.
 fn replace_newrefs(v: &mut Value, responses: &[Value]) -> Result<(), RpcError> {
     match v {
@@ -335,8 +345,52 @@ impl State {
             Some(s) => SessionId::from_wire(s),
             None => SessionId::from_wire(&new_uuid()),
         };
+        self.admit_session(&sid)?;
         self.sessions.get_or_create(&sid);
         Ok(sid)
+    }
+
+    /// A session that does not exist yet may be born only below `limits.maxSessions`.
+    fn admit_session(&self, sid: &SessionId) -> Result<(), RpcError> {
+        if !self.sessions.contains(sid) && self.sessions.len() >= self.limits.max_sessions {
+            return Err(limit_error("maxSessions", self.limits.max_sessions));
+        }
+        Ok(())
+    }
+
+    /// Checks the create limits for a new object of `class` under `parent`.
+    fn admit_object(
+        &self,
+        sid: &SessionId,
+        class: &str,
+        parent: Option<&ObjectId>,
+    ) -> Result<(), RpcError> {
+        let l = &self.limits;
+        if self
+            .sessions
+            .get(sid)
+            .is_some_and(|s| s.objects.len() >= l.max_objects_per_session)
+        {
+            return Err(limit_error(
+                "maxObjectsPerSession",
+                l.max_objects_per_session,
+            ));
+        }
+        if class == "MediaPipeline" && self.registry.pipelines().len() >= l.max_pipelines {
+            return Err(limit_error("maxPipelines", l.max_pipelines));
+        }
+        let pipeline = parent
+            .and_then(|p| self.registry.get(p))
+            .and_then(|o| o.pipeline.clone());
+        if let Some(p) = pipeline {
+            if self.registry.elements_in(&p) >= l.max_elements_per_pipeline {
+                return Err(limit_error(
+                    "maxElementsPerPipeline",
+                    l.max_elements_per_pipeline,
+                ));
+            }
+        }
+        Ok(())
     }
 
     fn object_param(&self, params: &Params) -> Result<ObjectId, RpcError> {
@@ -391,6 +445,7 @@ impl State {
                 }
                 None => {
                     let sid = SessionId::from_wire(&new_uuid());
+                    self.admit_session(&sid)?;
                     self.sessions.get_or_create(&sid);
                     ok(json!({"sessionId": sid.as_str(), "serverId": d.server_id}))
                 }
@@ -416,6 +471,11 @@ impl State {
                     .filter(|c| !c.is_abstract && c.name == bare)
                     .ok_or_else(|| RpcError::factory_not_found(ty))?;
                 let given = params.opt_object("constructorParams")?;
+                let parent = given
+                    .and_then(|g| g.get("mediaPipeline").or_else(|| g.get("hub")))
+                    .and_then(Value::as_str)
+                    .map(ObjectId::from_wire);
+                self.admit_object(&sid, &class.name, parent.as_ref())?;
                 let ctor = class.constructor.as_deref().unwrap_or(&[]);
                 let checked = unmarshal_params(ctor, given, &Resolver(&self.registry))?;
                 let id = self.registry.create(class, checked, &new_uuid(), &sid)?;
