@@ -32,6 +32,7 @@ pub struct ServerOptions {
     pub gc_period: Duration,
     pub disable_request_cache: bool,
     pub limits: crate::config::Limits,
+    pub access_token: Option<String>,
     pub webrtc: crate::webrtc::EndpointConfig,
     pub property_defaults: Vec<(&'static str, &'static str, serde_json::Value)>,
 }
@@ -117,6 +118,7 @@ pub async fn start(opts: ServerOptions) -> io::Result<RunningServer> {
     let tcfg = Arc::new(TransportConfig {
         path: opts.path.clone(),
         max_request_bytes: opts.limits.max_request_bytes,
+        access_token: opts.access_token.clone(),
     });
     let mut ws_addr = None;
     let mut wss_addr = None;

@@ -133,6 +133,7 @@ pub fn options(cfg: &Config) -> ServerOptions {
         gc_period: cfg.resources.garbage_collector_period,
         disable_request_cache: cfg.resources.disable_request_cache,
         limits: cfg.resources.limits,
+        access_token: cfg.websocket.access_token.as_ref().map(|t| t.0.clone()),
         webrtc,
         property_defaults,
     }

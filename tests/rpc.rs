@@ -624,3 +624,33 @@ async fn limits_answer_not_enough_resources_and_hurt_nothing_else() {
         .await;
     assert_eq!(name["value"], pipe);
 }
+
+#[tokio::test]
+async fn access_token_when_configured() {
+    let mut o = kurento_media_server::setup::default_options();
+    o.port = Some(0);
+    o.address = Some("127.0.0.1".parse().unwrap());
+    o.access_token = Some("t0ken".into());
+    let s = start(o).await.unwrap();
+    let addr = s.ws_addr.unwrap();
+    for url in [
+        format!("ws://{addr}/kurento"),
+        format!("ws://{addr}/kurento?access_token=wrong"),
+    ] {
+        let (mut w, _) = connect_async(url).await.unwrap();
+        match w.next().await {
+            Some(Ok(Message::Close(Some(f)))) => assert_eq!(u16::from(f.code), 1008),
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    }
+    let (mut w, _) = connect_async(format!("ws://{addr}/kurento?access_token=t0ken"))
+        .await
+        .unwrap();
+    w.send(Message::text(r#"{"jsonrpc":"2.0","method":"ping","id":0}"#))
+        .await
+        .unwrap();
+    let Some(Ok(Message::Text(t))) = w.next().await else {
+        panic!()
+    };
+    assert!(t.as_str().contains("pong"));
+}

@@ -125,6 +125,19 @@ pub struct WebSocketConfig {
     pub secure: Option<SecureConfig>,
     /// `registrar`: KMS's rarely used announce-to-registrar feature (parsed, not implemented).
     pub registrar: Option<RegistrarConfig>,
+    /// `accessToken` (our extension; KMS ignores the token): when set, a connection must carry
+    /// `?access_token=<this>` (kurento-client's `access_token` option) or it is closed.
+    pub access_token: Option<Secret>,
+}
+
+/// A secret configuration value: compared, never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
 }
 
 /// `mediaServer.net.websocket.secure`.
@@ -308,6 +321,7 @@ impl Default for WebSocketConfig {
             connqueue: None,
             secure: None,
             registrar: None,
+            access_token: None,
         }
     }
 }
@@ -787,6 +801,10 @@ fn websocket_config(tree: &ConfigTree, config_dir: &Path) -> Result<WebSocketCon
             .and_then(|n| u32::try_from(n).ok()),
         secure,
         registrar,
+        access_token: tree
+            .string(&k("accessToken"))?
+            .filter(|t| !t.is_empty())
+            .map(Secret),
     })
 }
 

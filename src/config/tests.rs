@@ -876,3 +876,19 @@ fn resource_limits_are_read_and_checked() {
         "{m}"
     );
 }
+
+#[test]
+fn access_token_is_read_and_never_printed() {
+    let fx = Fixture::new();
+    fx.write(
+        "kurento.conf.json",
+        r#"{"mediaServer":{"net":{"websocket":{"port":8888,"accessToken":"s3cr3t-t0ken"}}}}"#,
+    );
+    let c = fx.load(&[], &[]).unwrap();
+    assert_eq!(
+        c.websocket.access_token,
+        Some(Secret("s3cr3t-t0ken".into()))
+    );
+    assert!(!format!("{c:?}").contains("s3cr3t-t0ken"));
+    assert!(!c.startup_summary().contains("s3cr3t-t0ken"));
+}

@@ -35,6 +35,9 @@ pub const OUTBOUND_QUEUE: usize = 4096;
 pub struct TransportConfig {
     pub path: String,
     pub max_request_bytes: usize,
+    /// When set, `?access_token=` must carry it (an opt-in for servers exposed beyond the
+    /// application; KMS itself ignores the token).
+    pub access_token: Option<String>,
 }
 
 static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
@@ -150,6 +153,27 @@ pub(crate) fn path_matches(resource: &str, expected: &str) -> bool {
     r == expected.trim_start_matches('/')
 }
 
+/// The raw value of one query parameter of a request resource.
+pub(crate) fn query_param<'a>(resource: &'a str, name: &str) -> Option<&'a str> {
+    let (_, query) = resource.split_once('?')?;
+    query.split('&').find_map(|kv| {
+        kv.split_once('=')
+            .filter(|(k, _)| *k == name)
+            .map(|(_, v)| v)
+    })
+}
+
+/// Compares without an early exit, so the time taken does not tell how much of a guess was right.
+fn token_matches(given: Option<&str>, expected: &str) -> bool {
+    let Some(given) = given else { return false };
+    let (a, b) = (given.as_bytes(), expected.as_bytes());
+    let mut diff = a.len() ^ b.len();
+    for (i, x) in b.iter().enumerate() {
+        diff |= usize::from(a.get(i).copied().unwrap_or(0) ^ x);
+    }
+    diff == 0
+}
+
 async fn handle_stream<S>(
     mut stream: S,
     peer: SocketAddr,
@@ -213,6 +237,18 @@ async fn handle_stream<S>(
             }))
             .await;
         return;
+    }
+    if let Some(expected) = &cfg.access_token {
+        if !token_matches(query_param(&path, "access_token"), expected) {
+            debug!(%peer, "closing connection: missing or wrong access token");
+            let _ = ws
+                .close(Some(CloseFrame {
+                    code: CloseCode::Policy,
+                    reason: "Invalid access token".into(),
+                }))
+                .await;
+            return;
+        }
     }
     let conn_id = ConnId(NEXT_CONN.fetch_add(1, Ordering::Relaxed));
     let span = info_span!("conn", id = conn_id.0, %peer);
@@ -333,6 +369,21 @@ mod tests {
             parse_head(b"\x00\x01garbage\r\n\r\n").map(|x| x.0),
             Some(Upgrade::NotWebSocket)
         );
+    }
+
+    #[test]
+    fn access_token_rules() {
+        assert_eq!(
+            query_param("/kurento?access_token=abc&x=1", "access_token"),
+            Some("abc")
+        );
+        assert_eq!(query_param("/kurento?x=1", "access_token"), None);
+        assert_eq!(query_param("/kurento", "access_token"), None);
+        assert!(token_matches(Some("abc"), "abc"));
+        assert!(!token_matches(Some("abd"), "abc"));
+        assert!(!token_matches(Some("ab"), "abc"));
+        assert!(!token_matches(Some("abcd"), "abc"));
+        assert!(!token_matches(None, "abc"));
     }
 
     #[test]
