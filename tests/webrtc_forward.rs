@@ -231,3 +231,61 @@ async fn a_flow_that_stops_is_reported_and_its_return_too() {
     assert_eq!(count(&ep, &stopped), 1);
     ep.handle.close();
 }
+
+/// DTLS must match the fingerprint the offer announced: a peer whose certificate is not the one in
+/// its SDP never gets a connection (and so no SRTP keys). The control run rewrites the offer the
+/// same way but keeps the fingerprint, and must connect.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dtls_certificate_that_does_not_match_the_sdp_fingerprint_is_refused() {
+    init_log();
+    assert!(
+        connects_with_rewritten_offer(false, (48500, 48749)).await,
+        "control run must connect"
+    );
+    assert!(
+        !connects_with_rewritten_offer(true, (48750, 48999)).await,
+        "connected despite a forged fingerprint"
+    );
+}
+
+async fn connects_with_rewritten_offer(forge: bool, ports: (u16, u16)) -> bool {
+    let mut peer = Peer::new().await;
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let handle: WebRtcHandle = spawn_endpoint(lo_config(ports), tx).unwrap();
+    let mut ep = Loopback {
+        handle: handle.clone(),
+        rx,
+        events: Vec::new(),
+        loop_back: false,
+    };
+    peer.host_candidate();
+    let offer = peer.create_offer();
+    let mut seen = false;
+    let rewritten: String = offer
+        .lines()
+        .map(|l| match l.strip_prefix("a=fingerprint:sha-256 ") {
+            Some(fp) => {
+                seen = true;
+                let mut fp = fp.to_string();
+                if forge {
+                    let first = if fp.starts_with('0') { "1" } else { "0" };
+                    fp.replace_range(0..1, first);
+                }
+                format!("a=fingerprint:sha-256 {fp}\r\n")
+            }
+            None => format!("{l}\r\n"),
+        })
+        .collect();
+    assert!(seen, "the offer carries a sha-256 fingerprint");
+    let answer = handle.process_offer(rewritten).await.unwrap();
+    peer.accept_answer(&answer);
+    handle.gather_candidates().await.unwrap();
+    let end = Instant::now() + Duration::from_secs(4);
+    let connected = WebRtcEvent::ConnectionStateChanged { connected: true };
+    while Instant::now() < end && !ep.events.contains(&connected) {
+        peer.step(Duration::from_millis(20)).await;
+        ep.poll();
+    }
+    handle.close();
+    ep.events.contains(&connected)
+}
