@@ -91,7 +91,9 @@ impl Dispatcher {
 
     /// Handles one text frame from a connection.
     pub async fn handle_text(&self, conn: &ConnHandle, text: &str) {
-        tracing::trace!(conn = conn.id.0, "<- {text}");
+        if tracing::enabled!(tracing::Level::TRACE) {
+            tracing::trace!(conn = conn.id.0, "<- {}", redact_credentials(text));
+        }
         let req = match jsonrpc::Request::decode(text) {
             Ok(r) => r,
             Err(e) => {
@@ -269,6 +271,27 @@ impl Dispatcher {
         let mut st = self.lock();
         crate::objects::on_media_event(&mut st.registry, ev);
         st.flush_events();
+    }
+}
+
+/// Wire traffic in trace logs, minus TURN credentials (setTurnUrl, turnUrl getter replies).
+pub(crate) fn redact_credentials(text: &str) -> std::borrow::Cow<'_, str> {
+    // A getTurnUrl reply carries `user:password@host:port` with no key naming it.
+    let url_with_credentials = text.split('"').any(|v| {
+        v.split_once('@')
+            .is_some_and(|(cred, _)| cred.contains(':') && !cred.contains(char::is_whitespace))
+    });
+    if url_with_credentials
+        || text.contains("turnUrl")
+        || text.contains("turnURL")
+        || text.contains("assword")
+    {
+        std::borrow::Cow::Owned(format!(
+            "({} bytes carrying credentials, not logged)",
+            text.len()
+        ))
+    } else {
+        std::borrow::Cow::Borrowed(text)
     }
 }
 
@@ -653,5 +676,22 @@ impl State {
                 Err(RpcError::method_not_found())
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_credentials;
+
+    #[test]
+    fn turn_credentials_never_reach_the_trace_log() {
+        let set = r#"{"method":"invoke","params":{"operation":"setTurnUrl","operationParams":{"turnUrl":"u:pw@1.2.3.4:3478"}}}"#;
+        let reply =
+            r#"{"jsonrpc":"2.0","id":4,"result":{"value":"u:pw@1.2.3.4:3478","sessionId":"x"}}"#;
+        for t in [set, reply] {
+            assert!(!redact_credentials(t).contains("pw@"), "{t}");
+        }
+        let ping = r#"{"jsonrpc":"2.0","method":"ping","id":1}"#;
+        assert_eq!(redact_credentials(ping), ping);
     }
 }

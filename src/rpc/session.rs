@@ -38,7 +38,13 @@ impl ConnHandle {
         if self.is_closed() {
             return;
         }
-        tracing::trace!(conn = self.id.0, "-> {text}");
+        if tracing::enabled!(tracing::Level::TRACE) {
+            tracing::trace!(
+                conn = self.id.0,
+                "-> {}",
+                super::dispatch::redact_credentials(&text)
+            );
+        }
         if let Err(mpsc::error::TrySendError::Full(_)) = self.tx.try_send(text) {
             warn!(
                 conn = self.id.0,

@@ -94,12 +94,24 @@ pub enum TurnTransport {
     Tcp,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct TurnServer {
     pub username: String,
     pub password: String,
     pub addr: SocketAddr,
     pub transport: TurnTransport,
+}
+
+/// The password never reaches a log, whoever formats the configuration.
+impl fmt::Debug for TurnServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TurnServer")
+            .field("username", &self.username)
+            .field("password", &"***")
+            .field("addr", &self.addr)
+            .field("transport", &self.transport)
+            .finish()
+    }
 }
 
 impl TurnServer {
@@ -435,6 +447,20 @@ impl WebRtcHandle {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn turn_password_is_not_in_debug_output() {
+        let t = TurnServer::parse_kms_url("user:hunter2secret@127.0.0.1:3478").unwrap();
+        let shown = format!(
+            "{t:?} {:?}",
+            EndpointConfig {
+                turn: Some(t.clone()),
+                ..Default::default()
+            }
+        );
+        assert!(!shown.contains("hunter2secret"), "{shown}");
+        assert!(shown.contains("user"));
+    }
 
     #[test]
     fn parses_kms_turn_url() {
