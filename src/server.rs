@@ -33,6 +33,7 @@ pub struct ServerOptions {
     pub disable_request_cache: bool,
     pub limits: crate::config::Limits,
     pub access_token: Option<String>,
+    pub allowed_origins: Vec<String>,
     pub webrtc: crate::webrtc::EndpointConfig,
     pub property_defaults: Vec<(&'static str, &'static str, serde_json::Value)>,
 }
@@ -119,6 +120,7 @@ pub async fn start(opts: ServerOptions) -> io::Result<RunningServer> {
         path: opts.path.clone(),
         max_request_bytes: opts.limits.max_request_bytes,
         access_token: opts.access_token.clone(),
+        allowed_origins: opts.allowed_origins.clone(),
     });
     let mut ws_addr = None;
     let mut wss_addr = None;

@@ -134,6 +134,7 @@ pub fn options(cfg: &Config) -> ServerOptions {
         disable_request_cache: cfg.resources.disable_request_cache,
         limits: cfg.resources.limits,
         access_token: cfg.websocket.access_token.as_ref().map(|t| t.0.clone()),
+        allowed_origins: cfg.websocket.allowed_origins.clone(),
         webrtc,
         property_defaults,
     }

@@ -654,3 +654,34 @@ async fn access_token_when_configured() {
     };
     assert!(t.as_str().contains("pong"));
 }
+
+#[tokio::test]
+async fn allowed_origins_when_configured() {
+    let mut o = kurento_media_server::setup::default_options();
+    o.port = Some(0);
+    o.address = Some("127.0.0.1".parse().unwrap());
+    o.allowed_origins = vec!["https://app.example".into()];
+    let s = start(o).await.unwrap();
+    let addr = s.ws_addr.unwrap();
+    let upgrade = |origin: &str| {
+        format!(
+            "GET /kurento HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{origin}\r\n"
+        )
+    };
+    for (origin, status) in [
+        ("Origin: https://evil.example\r\n", "HTTP/1.1 403"),
+        ("Origin: https://app.example\r\n", "HTTP/1.1 101"),
+        ("", "HTTP/1.1 101"),
+    ] {
+        let mut t = TcpStream::connect(addr).await.unwrap();
+        t.write_all(upgrade(origin).as_bytes()).await.unwrap();
+        let mut buf = vec![0u8; 256];
+        let n = t.read(&mut buf).await.unwrap();
+        assert!(
+            String::from_utf8_lossy(&buf[..n]).starts_with(status),
+            "{origin}: {}",
+            String::from_utf8_lossy(&buf[..n])
+        );
+    }
+}

@@ -128,6 +128,9 @@ pub struct WebSocketConfig {
     /// `accessToken` (our extension; KMS ignores the token): when set, a connection must carry
     /// `?access_token=<this>` (kurento-client's `access_token` option) or it is closed.
     pub access_token: Option<Secret>,
+    /// `allowedOrigins` (our extension): comma-separated `Origin` values browsers may connect
+    /// from; empty = any (as KMS). Clients that send no `Origin` (servers) are always allowed.
+    pub allowed_origins: Vec<String>,
 }
 
 /// A secret configuration value: compared, never printed.
@@ -322,6 +325,7 @@ impl Default for WebSocketConfig {
             secure: None,
             registrar: None,
             access_token: None,
+            allowed_origins: Vec::new(),
         }
     }
 }
@@ -805,6 +809,15 @@ fn websocket_config(tree: &ConfigTree, config_dir: &Path) -> Result<WebSocketCon
             .string(&k("accessToken"))?
             .filter(|t| !t.is_empty())
             .map(Secret),
+        allowed_origins: tree
+            .string(&k("allowedOrigins"))?
+            .map(|v| {
+                v.split(',')
+                    .map(|o| o.trim().to_string())
+                    .filter(|o| !o.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default(),
     })
 }
 

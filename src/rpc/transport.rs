@@ -38,6 +38,8 @@ pub struct TransportConfig {
     /// When set, `?access_token=` must carry it (an opt-in for servers exposed beyond the
     /// application; KMS itself ignores the token).
     pub access_token: Option<String>,
+    /// Browser origins allowed to connect; empty = any.
+    pub allowed_origins: Vec<String>,
 }
 
 static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
@@ -103,6 +105,7 @@ pub(crate) enum Upgrade {
     WebSocket {
         path: String,
         accept_key: String,
+        origin: Option<String>,
     },
     /// Anything that is not a complete WebSocket upgrade: answered like websocketpp answers the
     /// KMS health check (HTTP 500) and closed.
@@ -138,6 +141,7 @@ pub(crate) fn parse_head(buf: &[u8]) -> Option<(Upgrade, usize)> {
                 Upgrade::WebSocket {
                     path: path.to_string(),
                     accept_key: derive_accept_key(key.as_bytes()),
+                    origin: header("origin").map(str::to_string),
                 },
                 consumed,
             ))
@@ -213,7 +217,25 @@ async fn handle_stream<S>(
             let _ = stream.shutdown().await;
             return;
         }
-        Upgrade::WebSocket { path, accept_key } => (path, accept_key),
+        Upgrade::WebSocket {
+            path,
+            accept_key,
+            origin,
+        } => {
+            if let Some(o) = origin
+                .filter(|o| !cfg.allowed_origins.is_empty() && !cfg.allowed_origins.contains(o))
+            {
+                debug!(%peer, origin = %o, "refusing a WebSocket from an origin that is not allowed");
+                let _ = stream
+                    .write_all(
+                        b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                    )
+                    .await;
+                let _ = stream.shutdown().await;
+                return;
+            }
+            (path, accept_key)
+        }
     };
     let response = format!(
         "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
@@ -357,7 +379,8 @@ mod tests {
             u,
             Upgrade::WebSocket {
                 path: "/kurento?access_token=x".into(),
-                accept_key: "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=".into()
+                accept_key: "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=".into(),
+                origin: None,
             }
         );
     }
