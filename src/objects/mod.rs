@@ -250,14 +250,15 @@ impl Registry {
     }
 
     /// Creates an object of a creatable class. `params` were already checked against the
-    /// constructor by the caller. `uuid` is the random part of the new id.
+    /// constructor by the caller. `uuid` is the random part of the new id. Returns the id and the
+    /// chain (the object and its parents) that the session now references.
     pub fn create(
         &mut self,
         class: &'static ClassDef,
         params: Map<String, Value>,
         uuid: &str,
         session: &SessionId,
-    ) -> Result<ObjectId, RpcError> {
+    ) -> Result<(ObjectId, Vec<ObjectId>), RpcError> {
         let parent = match (params.get("mediaPipeline"), params.get("hub")) {
             (Some(Value::String(p)), _) | (None, Some(Value::String(p))) => {
                 Some(ObjectId::from_wire(p))
@@ -287,7 +288,7 @@ impl Registry {
             }
         }
         let state = self.init_state(class, &id, pipeline.as_ref(), &props)?;
-        let mut obj = MediaObject {
+        let obj = MediaObject {
             id: id.clone(),
             class,
             parent: parent.clone(),
@@ -303,18 +304,17 @@ impl Registry {
             sessions: BTreeSet::new(),
             state,
         };
-        obj.sessions.insert(session.clone());
         if let Some(p) = &parent {
             if let Some(po) = self.objects.get_mut(p) {
                 po.children.push(id.clone());
             }
         }
         self.objects.insert(id.clone(), obj);
-        self.add_ref(&id, session);
+        let chain = self.add_ref(&id, session);
         let mut f = Map::new();
         f.insert("object".into(), id.as_str().into());
         self.raise(&ObjectId::server_manager(), "ObjectCreated", f);
-        Ok(id)
+        Ok((id, chain))
     }
 
     fn init_state(

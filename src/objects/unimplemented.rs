@@ -30,13 +30,3 @@ pub(crate) fn method(class: &str, method: &str) -> RpcError {
         ),
     )
 }
-
-pub(crate) fn needs_media(class: &str, what: &str) -> RpcError {
-    RpcError::new(
-        ErrorKind::NotImplemented,
-        format!(
-            "{class}.{what} is not implemented by kurento-media-server-rs: {}",
-            reason(class)
-        ),
-    )
-}

@@ -212,7 +212,7 @@ pub(super) fn invoke(
                     .map_err(|e| RpcError::new(ErrorKind::IceAddCandidateError, e.to_string()))
             })))
         }
-        _ => Err(super::unimplemented::needs_media("WebRtcEndpoint", method)),
+        _ => Err(super::unimplemented::method("WebRtcEndpoint", method)),
     }
 }
 

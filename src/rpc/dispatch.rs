@@ -501,16 +501,7 @@ impl State {
                 self.admit_object(&sid, &class.name, parent.as_ref())?;
                 let ctor = class.constructor.as_deref().unwrap_or(&[]);
                 let checked = unmarshal_params(ctor, given, &Resolver(&self.registry))?;
-                let id = self.registry.create(class, checked, &new_uuid(), &sid)?;
-                let chain: Vec<ObjectId> = {
-                    let mut v = vec![id.clone()];
-                    let mut cur = id.parent();
-                    while let Some(p) = cur {
-                        cur = p.parent();
-                        v.push(p);
-                    }
-                    v
-                };
+                let (id, chain) = self.registry.create(class, checked, &new_uuid(), &sid)?;
                 if let Some(s) = self.sessions.get_mut(&sid) {
                     s.objects.extend(chain);
                 }
