@@ -59,6 +59,54 @@ for (const v of VERSIONS) {
       }
     });
 
+    // Socket killed in the middle of a request: the client reconnects (`connect` keeps the session)
+    // and, with max_retries, sends the same message again (same id, same sessionId). Whether the
+    // server never saw the first copy or already ran it, the work must happen exactly once: KMS's
+    // request cache answers the retry of a request it already ran.
+    for (const deliver of [false, true]) {
+      const when = deliver ? 'after the server ran it (response lost)' : 'before the server read it';
+      it(`a create cut ${when} is retried after reconnect and runs once`, async () => {
+        const client = await connect(v.pkg, proxy.url(), { max_retries: 4, request_timeout: 2500 });
+        try {
+          const pipeline = await client.create('MediaPipeline');
+          const reconnected = nextReconnected(client);
+          const cut = proxy.cutOnNextSend({ deliver });
+          const created = pipeline.create('PassThrough');
+          assert.ok((await within(5000, cut, 'cut')) > 0, 'the create request was intercepted');
+          assert.equal(await reconnected, true, 'same session after the cut');
+          const el = await within(30000, created, 'retried create');
+          const children = await pipeline.getChildren();
+          assert.deepEqual(children.map((c) => c.id), [el.id], 'exactly one element was created');
+          assert.equal(await el.getName(), el.id);
+          await pipeline.release();
+        } finally {
+          await closeClient(client);
+        }
+      });
+    }
+
+    it('a transaction cut after the server ran it is answered once: no duplicate objects', async () => {
+      const client = await connect(v.pkg, proxy.url(), { max_retries: 4, request_timeout: 2500 });
+      try {
+        const pipeline = await client.create('MediaPipeline');
+        const reconnected = nextReconnected(client);
+        const tx = client.beginTransaction();
+        const a = pipeline.create(tx, 'PassThrough');
+        const b = pipeline.create(tx, 'PassThrough');
+        const cut = proxy.cutOnNextSend({ deliver: true });
+        const committed = tx.commit();
+        assert.ok((await within(5000, cut, 'cut')) > 0, 'the transaction was intercepted');
+        assert.equal(await reconnected, true);
+        await within(30000, Promise.resolve(committed), 'retried transaction');
+        const [ea, eb] = [await a, await b];
+        const children = await pipeline.getChildren();
+        assert.deepEqual(children.map((c) => c.id).sort(), [ea.id, eb.id].sort(), 'two elements, not four');
+        await pipeline.release();
+      } finally {
+        await closeClient(client);
+      }
+    });
+
     it('survives several drops in a row', async () => {
       const client = await connect(v.pkg, proxy.url());
       try {
