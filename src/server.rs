@@ -30,7 +30,8 @@ pub struct ServerOptions {
     pub path: String,
     pub secure: Option<SecureOptions>,
     pub gc_period: Duration,
-    pub disable_request_cache: bool,
+    /// How long replies are kept for retries; zero disables the cache.
+    pub request_cache_ttl: Duration,
     pub limits: crate::config::Limits,
     pub access_token: Option<String>,
     pub allowed_origins: Vec<String>,
@@ -112,7 +113,7 @@ pub async fn start(opts: ServerOptions) -> io::Result<RunningServer> {
     let dispatcher = Dispatcher::new(
         Registry::new(env),
         DispatchConfig {
-            disable_request_cache: opts.disable_request_cache,
+            request_cache_ttl: opts.request_cache_ttl,
             limits: opts.limits,
         },
     );
@@ -158,7 +159,9 @@ pub async fn start(opts: ServerOptions) -> io::Result<RunningServer> {
         tick.tick().await;
         loop {
             tick.tick().await;
-            d.collect_garbage();
+            if d.collect_garbage() {
+                crate::sysinfo::return_freed_memory();
+            }
         }
     });
     for (scheme, a) in [("ws", ws_addr), ("wss", wss_addr)] {

@@ -131,7 +131,11 @@ pub fn options(cfg: &Config) -> ServerOptions {
             password: s.password.clone(),
         }),
         gc_period: cfg.resources.garbage_collector_period,
-        disable_request_cache: cfg.resources.disable_request_cache,
+        request_cache_ttl: if cfg.resources.disable_request_cache {
+            std::time::Duration::ZERO
+        } else {
+            crate::rpc::dispatch::REQUEST_CACHE_TTL
+        },
         limits: cfg.resources.limits,
         access_token: cfg.websocket.access_token.as_ref().map(|t| t.0.clone()),
         allowed_origins: cfg.websocket.allowed_origins.clone(),

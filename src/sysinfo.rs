@@ -28,6 +28,18 @@ pub fn rss_kib() -> i64 {
         .unwrap_or(0)
 }
 
+/// Hands memory that the allocator keeps after a burst (freed pipelines, endpoints, sessions) back
+/// to the system, so RSS returns to its baseline once load drops instead of staying at its peak.
+/// glibc only trims the top of the heap by itself; `malloc_trim` also releases free pages inside
+/// it. Costs a walk over the free lists (milliseconds), so it runs only after objects went away.
+pub fn return_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only inspects and releases the allocator's own free memory.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

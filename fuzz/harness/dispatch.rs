@@ -56,7 +56,11 @@ pub fn run(data: &[u8]) {
         let d = Dispatcher::new(
             Registry::new(env),
             DispatchConfig {
-                disable_request_cache: mode & 2 != 0,
+                request_cache_ttl: if mode & 2 != 0 {
+                    std::time::Duration::ZERO
+                } else {
+                    kurento_media_server::rpc::dispatch::REQUEST_CACHE_TTL
+                },
                 limits: kurento_media_server::config::Limits::default(),
             },
         );

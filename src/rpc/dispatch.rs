@@ -11,17 +11,18 @@ use kurento_protocol::model::{self, Operation};
 use kurento_protocol::params::Params;
 use kurento_protocol::{ids, jsonrpc, ErrorKind, ObjectId, RpcError, SessionId, SubscriptionId};
 use serde_json::{json, Map, Value};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tracing::{debug, info, warn};
 
-/// How long a reply stays in the duplicate-request cache (KMS: 20 s).
-const REQUEST_CACHE_TTL: Duration = Duration::from_secs(20);
+/// How long a reply stays in the duplicate-request cache by default (KMS: 20 s).
+pub const REQUEST_CACHE_TTL: Duration = Duration::from_secs(20);
 
 #[derive(Debug, Clone)]
 pub struct DispatchConfig {
-    pub disable_request_cache: bool,
+    /// How long replies are kept for retries; zero disables the cache.
+    pub request_cache_ttl: Duration,
     pub limits: crate::config::Limits,
 }
 
@@ -31,8 +32,14 @@ pub struct State {
     pub registry: Registry,
     pub subscriptions: Subscriptions,
     /// (session, request id) → (when, the request as received, the reply).
-    cache: HashMap<(SessionId, String), (Instant, String, String)>,
+    cache: HashMap<CacheKey, (Instant, String, String)>,
+    /// Cache keys in insertion order, so expiry pops from the front instead of scanning the map.
+    cache_order: VecDeque<(Instant, CacheKey)>,
+    /// Objects were released or cached replies expired since the garbage collector last ran.
+    freed: bool,
 }
+
+type CacheKey = (SessionId, String);
 
 pub struct Dispatcher {
     state: Mutex<State>,
@@ -73,6 +80,8 @@ impl Dispatcher {
                 registry,
                 subscriptions: Subscriptions::default(),
                 cache: HashMap::new(),
+                cache_order: VecDeque::new(),
+                freed: false,
             }),
             server_id: new_uuid(),
             cfg,
@@ -139,7 +148,9 @@ impl Dispatcher {
             }
         }
         let cache_key = match (&id, params.get("sessionId").and_then(Value::as_str)) {
-            (Some(rid), Some(sid)) if !self.cfg.disable_request_cache && method != Method::Ping => {
+            (Some(rid), Some(sid))
+                if !self.cfg.request_cache_ttl.is_zero() && method != Method::Ping =>
+            {
                 Some((SessionId::from_wire(sid), rid.to_string()))
             }
             _ => None,
@@ -149,8 +160,7 @@ impl Dispatcher {
         let fingerprint = format!("{method_name}{}", Value::Object(params.0.clone()));
         if let Some(key) = &cache_key {
             let mut st = self.lock();
-            st.cache
-                .retain(|_, (t, _, _)| t.elapsed() < REQUEST_CACHE_TTL);
+            st.expire_cache(self.cfg.request_cache_ttl);
             if let Some((_, _, cached)) =
                 st.cache.get(key).filter(|(_, req, _)| *req == fingerprint)
             {
@@ -168,9 +178,10 @@ impl Dispatcher {
                 st.sessions.bind(conn, &SessionId::from_wire(sid));
             }
             if let Some(key) = cache_key {
-                self.lock()
-                    .cache
-                    .insert(key, (Instant::now(), fingerprint, r.to_string()));
+                let now = Instant::now();
+                let mut st = self.lock();
+                st.cache_order.push_back((now, key.clone()));
+                st.cache.insert(key, (now, fingerprint, r.to_string()));
             }
         }
         Some(result)
@@ -252,8 +263,11 @@ impl Dispatcher {
     }
 
     /// One garbage-collector pass: releases what sessions nobody used for a whole period held.
-    pub fn collect_garbage(&self) {
+    /// Returns whether objects were released or replies expired since the previous run (so freed
+    /// memory can be handed back to the system).
+    pub fn collect_garbage(&self) -> bool {
         let mut st = self.lock();
+        st.expire_cache(self.cfg.request_cache_ttl);
         let stale = st.sessions.collect();
         for s in stale {
             info!(session = %s.id, objects = s.objects.len(), "garbage collector: releasing an abandoned session");
@@ -264,6 +278,7 @@ impl Dispatcher {
             }
         }
         st.flush_events();
+        std::mem::take(&mut st.freed)
     }
 
     /// Feeds a media event to the object model and delivers what it raised.
@@ -352,10 +367,30 @@ impl State {
     }
 
     /// Drops released objects from every session.
+    fn expire_cache(&mut self, ttl: Duration) {
+        while let Some((t, _)) = self.cache_order.front() {
+            if t.elapsed() < ttl {
+                break;
+            }
+            if let Some((_, key)) = self.cache_order.pop_front() {
+                // A key re-inserted later (same session and id) belongs to its newer entry.
+                if self
+                    .cache
+                    .get(&key)
+                    .is_some_and(|(t, _, _)| t.elapsed() >= ttl)
+                {
+                    self.cache.remove(&key);
+                    self.freed = true;
+                }
+            }
+        }
+    }
+
     fn forget(&mut self, gone: &[ObjectId]) {
         if gone.is_empty() {
             return;
         }
+        self.freed = true;
         for s in self.sessions.all_mut() {
             for g in gone {
                 s.objects.remove(g);
