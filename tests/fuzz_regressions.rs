@@ -95,3 +95,8 @@ fn ice_candidate() {
 fn replay_reports_a_panicking_input() {
     replay("jsonrpc_decode", |_| panic!("deliberate"));
 }
+
+#[test]
+fn rtp_rtcp() {
+    replay("rtp_rtcp", harness::rtp_rtcp::run);
+}

@@ -16,6 +16,7 @@ pub mod dispatch;
 pub mod ice_candidate;
 pub mod jsonrpc_decode;
 pub mod marshal;
+pub mod rtp_rtcp;
 pub mod sdp_offer;
 pub mod stun_turn;
 mod webrtc_common;
