@@ -3,7 +3,8 @@
 //! Each module has `run(&[u8])`, the whole target: `fuzz/fuzz_targets/<name>.rs` calls it under
 //! libFuzzer, and `tests/fuzz_regressions.rs` (a plain cargo test of the root crate) includes this
 //! file by path and replays every saved input through the very same function. So this code may use
-//! only what the root crate's tests already have: the two crates, tokio and serde_json.
+//! only what the root crate's tests already have: the two crates, tokio and serde_json, plus str0m,
+//! tracing-subscriber and tempfile for `rtp_rtcp`, which reuses the adapter tests' str0m peer.
 //!
 //! A harness panics only for a finding: the code under test panicked, hung, or broke an invariant
 //! that is checked here (e.g. a reply that is not JSON).
