@@ -6,10 +6,12 @@
 //! lock is taken per packet; the control plane replaces the routes whenever the Kurento element
 //! graph changes. This module knows no JSON and no Kurento class names.
 
+pub mod bitrate;
 pub mod keyframe;
 pub mod router;
 
 pub use crate::webrtc::MediaKind;
+pub use bitrate::BitrateLimits;
 pub use router::{PipelineMedia, Route};
 
 use crate::webrtc::EndpointConfig;

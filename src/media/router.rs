@@ -2,6 +2,7 @@
 //! along the current routes, turns a sink's keyframe request into one to its source, and passes
 //! everything else to the control plane.
 
+use super::bitrate::{self, BitrateControl, BitrateLimits};
 use super::keyframe::KeyframeThrottle;
 use super::{EndpointKey, MediaEvent, MediaKind};
 use crate::webrtc::{WebRtcEvent, WebRtcHandle};
@@ -23,6 +24,7 @@ enum Input {
     Detach(EndpointKey),
     Event(EndpointKey, WebRtcEvent),
     SetRoutes(Vec<Route>),
+    SetBitrateLimits(EndpointKey, BitrateLimits),
 }
 
 /// The control plane's handle on a pipeline's router.
@@ -56,6 +58,11 @@ impl PipelineMedia {
         let _ = self.tx.send(Input::SetRoutes(routes));
     }
 
+    /// An endpoint's bandwidth properties changed (see [`bitrate`]).
+    pub fn set_bitrate_limits(&self, key: EndpointKey, limits: BitrateLimits) {
+        let _ = self.tx.send(Input::SetBitrateLimits(key, limits));
+    }
+
     /// A sender for one endpoint's events; spawns the small task that tags them with its key.
     pub fn event_sender(&self, key: EndpointKey) -> mpsc::UnboundedSender<WebRtcEvent> {
         let (tx, mut rx) = mpsc::unbounded_channel();
@@ -76,6 +83,7 @@ struct Router {
     /// (source, kind) → sinks.
     fanout: HashMap<(EndpointKey, MediaKind), Vec<EndpointKey>>,
     keyframes: KeyframeThrottle<(EndpointKey, MediaKind)>,
+    bitrate: BitrateControl,
     control: mpsc::UnboundedSender<MediaEvent>,
 }
 
@@ -84,10 +92,13 @@ async fn run(mut rx: mpsc::UnboundedReceiver<Input>, control: mpsc::UnboundedSen
         endpoints: HashMap::new(),
         fanout: HashMap::new(),
         keyframes: KeyframeThrottle::new(KEYFRAME_REQUEST_INTERVAL),
+        bitrate: BitrateControl::default(),
         control,
     };
     let mut tick = tokio::time::interval(KEYFRAME_REQUEST_INTERVAL / 10);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut refresh = tokio::time::interval(bitrate::REFRESH);
+    refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let input = tokio::select! {
             i = rx.recv() => match i {
@@ -96,6 +107,10 @@ async fn run(mut rx: mpsc::UnboundedReceiver<Input>, control: mpsc::UnboundedSen
             },
             _ = tick.tick(), if r.keyframes.has_deferred() => {
                 r.flush_deferred_keyframe_requests();
+                continue;
+            }
+            _ = refresh.tick() => {
+                r.update_bitrates(None);
                 continue;
             }
         };
@@ -109,11 +124,20 @@ async fn run(mut rx: mpsc::UnboundedReceiver<Input>, control: mpsc::UnboundedSen
                 }
                 r.fanout.retain(|(s, _), _| *s != k);
                 r.keyframes.forget(|(s, _)| *s == k);
+                r.bitrate.forget(k);
                 for sinks in r.fanout.values_mut() {
                     sinks.retain(|s| *s != k);
                 }
+                r.update_bitrates(None);
             }
-            Input::SetRoutes(routes) => r.set_routes(routes),
+            Input::SetRoutes(routes) => {
+                r.set_routes(routes);
+                r.update_bitrates(None);
+            }
+            Input::SetBitrateLimits(k, l) => {
+                r.bitrate.set_limits(k, l);
+                r.update_bitrates(None);
+            }
             Input::Event(k, ev) => r.handle_event(k, ev),
         }
     }
@@ -161,6 +185,22 @@ impl Router {
         }
     }
 
+    /// Sends each video source (or only those feeding `sink`) the bitrate its sinks can take,
+    /// when it changed or is due for a refresh.
+    fn update_bitrates(&mut self, sink: Option<EndpointKey>) {
+        let now = Instant::now();
+        for ((src, kind), sinks) in &self.fanout {
+            if *kind != MediaKind::Video || sink.is_some_and(|k| !sinks.contains(&k)) {
+                continue;
+            }
+            if let Some(bps) = self.bitrate.due(*src, sinks, now) {
+                if let Some(h) = self.endpoints.get(src) {
+                    h.limit_video_bitrate(bps);
+                }
+            }
+        }
+    }
+
     fn flush_deferred_keyframe_requests(&mut self) {
         for (src, kind) in self.keyframes.poll_due(Instant::now()) {
             self.send_keyframe_request(src, kind);
@@ -182,6 +222,10 @@ impl Router {
                         }
                     }
                 }
+            }
+            WebRtcEvent::BitrateEstimate { bps } => {
+                self.bitrate.on_estimate(k, bps);
+                self.update_bitrates(Some(k));
             }
             WebRtcEvent::KeyframeRequested { kind } => {
                 let sources: Vec<EndpointKey> = self

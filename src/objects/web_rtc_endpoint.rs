@@ -2,7 +2,7 @@
 //! ICE and STUN/TURN settings; its media events become Kurento events here.
 
 use super::{ClassState, MediaObject, MediaType, Outcome, Registry};
-use crate::media::{EndpointKey, MediaKind, PipelineMedia};
+use crate::media::{BitrateLimits, EndpointKey, MediaKind, PipelineMedia};
 use crate::webrtc::{self, IceCandidateInit, WebRtcError, WebRtcEvent, WebRtcHandle};
 use kurento_protocol::model::marshal::complex;
 use kurento_protocol::{ErrorKind, ObjectId, RpcError};
@@ -256,6 +256,26 @@ pub(super) fn property_changed(reg: &mut Registry, id: &ObjectId, prop: &str, v:
     let Ok(w) = state_of(reg, id) else { return };
     let h = w.handle.clone();
     let props = reg.get(id).map(|o| o.props.clone()).unwrap_or_default();
+    if prop.ends_with("VideoRecvBandwidth") || prop.ends_with("VideoSendBandwidth") {
+        // Only values the application set count: KMS applies its 500 kbps default maximum to
+        // what its encoder sends; capping a forwarded stream by it would only lower quality.
+        let bps = |name: &str| {
+            props
+                .get(name)
+                .and_then(Value::as_u64)
+                .filter(|kbps| *kbps > 0)
+                .map(|kbps| kbps.saturating_mul(1000))
+        };
+        w.pipeline.set_bitrate_limits(
+            w.key,
+            BitrateLimits {
+                min_recv: bps("minVideoRecvBandwidth"),
+                max_recv: bps("maxVideoRecvBandwidth"),
+                min_send: bps("minVideoSendBandwidth"),
+                max_send: bps("maxVideoSendBandwidth"),
+            },
+        );
+    }
     match prop {
         "stunServerAddress" | "stunServerPort" => {
             let addr = props
@@ -432,7 +452,9 @@ pub(crate) fn on_media_event(reg: &mut Registry, key: EndpointKey, ev: WebRtcEve
                     raise.push(("MediaSessionTerminated", Map::new()));
                 }
             }
-            WebRtcEvent::Rtp(_) | WebRtcEvent::KeyframeRequested { .. } => {}
+            WebRtcEvent::Rtp(_)
+            | WebRtcEvent::KeyframeRequested { .. }
+            | WebRtcEvent::BitrateEstimate { .. } => {}
         }
     }
     for (name, f) in raise {

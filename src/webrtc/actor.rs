@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use str0m::bwe::{Bitrate, BweKind};
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::format::Codec;
 use str0m::media::{Direction, KeyframeRequestKind, Mid, Pt};
@@ -662,6 +663,7 @@ impl Actor {
                 let _ = r.send(self.remote_sdp.clone());
             }
             Command::RequestKeyframe(kind) => self.request_keyframe(kind),
+            Command::LimitVideoBitrate(bps) => self.limit_video_bitrate(bps),
             Command::Stats(r) => {
                 let _ = r.send(Ok(self.stats()));
             }
@@ -1346,6 +1348,11 @@ impl Actor {
                     self.emit(WebRtcEvent::KeyframeRequested { kind: *k });
                 }
             }
+            Event::EgressBitrateEstimate(BweKind::Remb { estimate, .. }) => {
+                self.emit(WebRtcEvent::BitrateEstimate {
+                    bps: estimate.as_u64(),
+                });
+            }
             Event::Closed => {
                 self.set_dtls(DtlsState::Closed);
                 if self.connected {
@@ -1489,6 +1496,21 @@ impl Actor {
         let cnt = self.counters.get(pkt.kind);
         cnt.packets_sent += 1;
         cnt.bytes_sent += len;
+        self.pump();
+    }
+
+    fn limit_video_bitrate(&mut self, bps: u64) {
+        let mids: Vec<Mid> = self
+            .mids
+            .iter()
+            .filter(|(_, k)| *k == MediaKind::Video)
+            .map(|(m, _)| *m)
+            .collect();
+        for mid in mids {
+            if let Some(rx) = self.rtc.direct_api().stream_rx_by_mid(mid, None) {
+                rx.request_remb(Bitrate::bps(bps));
+            }
+        }
         self.pump();
     }
 

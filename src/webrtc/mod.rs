@@ -215,13 +215,17 @@ pub enum WebRtcEvent {
     KeyframeRequested {
         kind: MediaKind,
     },
-    /// The endpoint task ended (close(), remote DTLS close, or fatal error).
+    /// The remote peer's estimate (REMB) of the video bitrate it can receive from us.
+    BitrateEstimate {
+        bps: u64,
+    },
     /// Media of this kind arrives for sending, but the negotiated session has no codec in common
     /// with it: the packets are dropped (never transcoded). Raised once per kind and codec.
     CodecNotNegotiated {
         kind: MediaKind,
         codec: String,
     },
+    /// The endpoint task ended (close(), remote DTLS close, or fatal error).
     Closed,
 }
 
@@ -293,6 +297,7 @@ enum Command {
     SetTurn(Option<TurnServer>, Reply<()>),
     SetStun(Option<SocketAddr>, Reply<()>),
     SetMaxRecvBandwidth(MediaKind, u32),
+    LimitVideoBitrate(u64),
     LocalSdp(oneshot::Sender<Option<String>>),
     RemoteSdp(oneshot::Sender<Option<String>>),
     RequestKeyframe(MediaKind),
@@ -421,6 +426,11 @@ impl WebRtcHandle {
     }
 
     /// Fire-and-forget; dropped when the endpoint cannot send that kind/codec or is overloaded.
+    /// Asks the remote peer (REMB) to send us at most this much video.
+    pub fn limit_video_bitrate(&self, bps: u64) {
+        let _ = self.cmd.send(Command::LimitVideoBitrate(bps));
+    }
+
     pub fn send_rtp(&self, pkt: RtpPacket) {
         let _ = self.media.try_send(pkt);
     }

@@ -11,6 +11,7 @@ use kurento_media_server::webrtc::stun::{self, Class, Message, MessageBuilder};
 use kurento_media_server::webrtc::{
     IceCandidateInit, MediaKind as Kind, WebRtcEvent, WebRtcHandle,
 };
+use str0m::bwe::BweKind;
 use str0m::change::{SdpAnswer, SdpPendingOffer};
 use str0m::format::Codec;
 use str0m::media::{Direction, KeyframeRequestKind, MediaKind, Mid, Pt};
@@ -35,6 +36,8 @@ pub struct Peer {
     pub addr: SocketAddr,
     pub received: Vec<(Mid, Pt, Vec<u8>)>,
     pub keyframe_requests: Vec<Mid>,
+    /// REMB values (bps) the remote side sent us for the video we send.
+    pub remb: Vec<u64>,
     pub connected: bool,
     /// Simulated firewall: when set, datagrams from any other source are dropped.
     pub only_from: Option<SocketAddr>,
@@ -81,6 +84,7 @@ impl Peer {
             addr,
             received: Vec::new(),
             keyframe_requests: Vec::new(),
+            remb: Vec::new(),
             connected: false,
             only_from: None,
             dropped: 0,
@@ -175,6 +179,15 @@ impl Peer {
         );
     }
 
+    /// Tells the remote side (REMB) how much video the peer can receive.
+    pub fn send_remb(&mut self, bps: u64) {
+        self.rtc
+            .direct_api()
+            .stream_rx_by_mid(self.video_mid.unwrap(), None)
+            .expect("peer receive stream (from our a=ssrc)")
+            .request_remb(str0m::bwe::Bitrate::bps(bps));
+    }
+
     pub fn request_keyframe(&mut self, kind: Kind) {
         let mid = match kind {
             Kind::Audio => self.audio_mid.unwrap(),
@@ -211,6 +224,9 @@ impl Peer {
                             .push((mid, p.header.payload_type, p.payload.to_vec()));
                     }
                     Event::KeyframeRequest(r) => self.keyframe_requests.push(r.mid),
+                    Event::EgressBitrateEstimate(BweKind::Remb { estimate, .. }) => {
+                        self.remb.push(estimate.as_u64())
+                    }
                     _ => {}
                 },
             }

@@ -1,0 +1,139 @@
+//! Bandwidth feedback through a pipeline router: viewers' REMB estimates reach the presenter as
+//! the minimum over its viewers, clamped by the endpoints' bandwidth limits.
+
+mod webrtc_common;
+
+use std::time::{Duration, Instant};
+
+use kurento_media_server::media::{BitrateLimits, EndpointKey, PipelineMedia, Route};
+use kurento_media_server::webrtc::{spawn_endpoint, EndpointConfig, MediaKind, WebRtcHandle};
+use webrtc_common::*;
+
+struct Leg {
+    key: EndpointKey,
+    _handle: WebRtcHandle,
+    peer: Peer,
+}
+
+async fn leg(media: &PipelineMedia) -> Leg {
+    let key = EndpointKey::next();
+    let cfg = EndpointConfig {
+        network_interfaces: Some(vec!["lo".into()]),
+        port_range: (0, 0),
+        ..Default::default()
+    };
+    let handle = spawn_endpoint(cfg, media.event_sender(key)).unwrap();
+    media.attach(key, handle.clone());
+    let mut peer = Peer::new().await;
+    peer.host_candidate();
+    let answer = handle.process_offer(peer.create_offer()).await.unwrap();
+    peer.accept_answer(&answer);
+    handle.gather_candidates().await.unwrap();
+    Leg {
+        key,
+        _handle: handle,
+        peer,
+    }
+}
+
+/// Steps every peer until `cond` holds on them.
+async fn run(
+    legs: &mut [&mut Leg],
+    limit: Duration,
+    what: &str,
+    cond: impl Fn(&[&mut Leg]) -> bool,
+) {
+    let end = Instant::now() + limit;
+    while !cond(legs) {
+        assert!(Instant::now() < end, "timed out waiting for {what}");
+        for l in legs.iter_mut() {
+            l.peer.step(Duration::from_millis(2)).await;
+        }
+    }
+}
+
+fn near(v: Option<&u64>, want: u64) -> bool {
+    // REMB carries a mantissa and an exponent: a few per mille of rounding.
+    v.is_some_and(|v| v.abs_diff(want) <= want / 100)
+}
+
+fn video_routes(src: EndpointKey, sinks: &[EndpointKey]) -> Vec<Route> {
+    sinks
+        .iter()
+        .map(|s| Route {
+            source: src,
+            kind: MediaKind::Video,
+            sink: *s,
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn viewers_remb_reaches_the_presenter_as_their_minimum_within_the_limits() {
+    init_log();
+    let (control, _control_rx) = tokio::sync::mpsc::unbounded_channel();
+    let media = PipelineMedia::spawn("remb".into(), control);
+    let mut p = leg(&media).await;
+    let mut v1 = leg(&media).await;
+    let mut v2 = leg(&media).await;
+    run(
+        &mut [&mut p, &mut v1, &mut v2],
+        Duration::from_secs(10),
+        "three connections",
+        |l| l.iter().all(|l| l.peer.connected),
+    )
+    .await;
+    media.set_routes(video_routes(p.key, &[v1.key, v2.key]));
+
+    v1.peer.send_remb(300_000);
+    v2.peer.send_remb(800_000);
+    run(
+        &mut [&mut p, &mut v1, &mut v2],
+        Duration::from_secs(5),
+        "the slower viewer's estimate at the presenter",
+        |l| near(l[0].peer.remb.last(), 300_000),
+    )
+    .await;
+
+    // The slow viewer leaves: the presenter may send more again.
+    media.set_routes(video_routes(p.key, &[v2.key]));
+    run(
+        &mut [&mut p, &mut v1, &mut v2],
+        Duration::from_secs(5),
+        "the remaining viewer's estimate",
+        |l| near(l[0].peer.remb.last(), 800_000),
+    )
+    .await;
+
+    // maxVideoSendBandwidth on the viewer's endpoint caps what it passes on...
+    media.set_bitrate_limits(
+        v2.key,
+        BitrateLimits {
+            max_send: Some(600_000),
+            ..Default::default()
+        },
+    );
+    run(
+        &mut [&mut p, &mut v1, &mut v2],
+        Duration::from_secs(5),
+        "the viewer's send maximum",
+        |l| near(l[0].peer.remb.last(), 600_000),
+    )
+    .await;
+
+    // ...and maxVideoRecvBandwidth on the presenter's endpoint caps the whole stream.
+    media.set_bitrate_limits(
+        p.key,
+        BitrateLimits {
+            max_recv: Some(450_000),
+            ..Default::default()
+        },
+    );
+    run(
+        &mut [&mut p, &mut v1, &mut v2],
+        Duration::from_secs(5),
+        "the presenter's receive maximum",
+        |l| near(l[0].peer.remb.last(), 450_000),
+    )
+    .await;
+}
