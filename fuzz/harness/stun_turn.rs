@@ -14,7 +14,6 @@ use super::bytes::Bytes;
 use kurento_media_server::config::TurnUrl;
 use kurento_media_server::webrtc::stun::{self, attr, method, Class, Message, MessageBuilder};
 use kurento_media_server::webrtc::turn::{TurnClient, TurnInput};
-use kurento_media_server::webrtc::TurnServer;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -259,6 +258,5 @@ fn turn_urls(data: &[u8]) {
         let _ = t.socket_addr();
         let _ = t.redacted().to_string();
     }
-    let _ = TurnServer::parse_kms_url(s);
     let _ = kurento_media_server::setup::turn_server(s);
 }

@@ -114,35 +114,6 @@ impl fmt::Debug for TurnServer {
     }
 }
 
-impl TurnServer {
-    /// Parses the KMS `turnURL` format: `user:password@ip:port[?transport=udp|tcp]`.
-    pub fn parse_kms_url(url: &str) -> Option<TurnServer> {
-        let url = url.trim().trim_start_matches("turn:");
-        let (creds, rest) = url.rsplit_once('@')?;
-        let (username, password) = creds.split_once(':')?;
-        let (hostport, query) = match rest.split_once('?') {
-            Some((h, q)) => (h, Some(q)),
-            None => (rest, None),
-        };
-        let addr: SocketAddr = hostport
-            .parse()
-            .ok()
-            .or_else(|| Some(SocketAddr::new(hostport.parse::<IpAddr>().ok()?, 3478)))?;
-        let transport = match query.and_then(|q| q.strip_prefix("transport=")) {
-            Some(t) if t.eq_ignore_ascii_case("tcp") => TurnTransport::Tcp,
-            Some(t) if t.eq_ignore_ascii_case("udp") => TurnTransport::Udp,
-            None => TurnTransport::Udp,
-            Some(_) => return None,
-        };
-        Some(TurnServer {
-            username: username.to_string(),
-            password: password.to_string(),
-            addr,
-            transport,
-        })
-    }
-}
-
 #[derive(Debug, Clone)]
 pub struct EndpointConfig {
     /// Interface names ("lo", "eth0"); None = all non-loopback interfaces.
@@ -460,7 +431,12 @@ mod tests {
 
     #[test]
     fn turn_password_is_not_in_debug_output() {
-        let t = TurnServer::parse_kms_url("user:hunter2secret@127.0.0.1:3478").unwrap();
+        let t = TurnServer {
+            username: "user".into(),
+            password: "hunter2secret".into(),
+            addr: "127.0.0.1:3478".parse().unwrap(),
+            transport: TurnTransport::Udp,
+        };
         let shown = format!(
             "{t:?} {:?}",
             EndpointConfig {
@@ -470,19 +446,5 @@ mod tests {
         );
         assert!(!shown.contains("hunter2secret"), "{shown}");
         assert!(shown.contains("user"));
-    }
-
-    #[test]
-    fn parses_kms_turn_url() {
-        let t = TurnServer::parse_kms_url("user:pa:ss@10.0.0.1:3479?transport=tcp").unwrap();
-        assert_eq!(t.username, "user");
-        assert_eq!(t.password, "pa:ss");
-        assert_eq!(t.addr, "10.0.0.1:3479".parse().unwrap());
-        assert_eq!(t.transport, TurnTransport::Tcp);
-        let t = TurnServer::parse_kms_url("u:p@127.0.0.1").unwrap();
-        assert_eq!(t.addr.port(), 3478);
-        assert_eq!(t.transport, TurnTransport::Udp);
-        assert!(TurnServer::parse_kms_url("nohost").is_none());
-        assert!(TurnServer::parse_kms_url("u:p@turn.example.com:3478").is_none());
     }
 }
