@@ -52,9 +52,14 @@ async fn run(
     }
 }
 
-fn near(v: Option<&u64>, want: u64) -> bool {
+/// Waits until the presenter (`legs[0]`) was last told `want` bps.
+async fn expect_remb(legs: &mut [&mut Leg], want: u64, what: &str) {
     // REMB carries a mantissa and an exponent: a few per mille of rounding.
-    v.is_some_and(|v| v.abs_diff(want) <= want / 100)
+    let near = |v: Option<&u64>| v.is_some_and(|v| v.abs_diff(want) <= want / 100);
+    run(legs, Duration::from_secs(5), what, |l| {
+        near(l[0].peer.remb.last())
+    })
+    .await;
 }
 
 fn video_routes(src: EndpointKey, sinks: &[EndpointKey]) -> Vec<Route> {
@@ -87,21 +92,19 @@ async fn viewers_remb_reaches_the_presenter_as_their_minimum_within_the_limits()
 
     v1.peer.send_remb(300_000);
     v2.peer.send_remb(800_000);
-    run(
+    expect_remb(
         &mut [&mut p, &mut v1, &mut v2],
-        Duration::from_secs(5),
+        300_000,
         "the slower viewer's estimate at the presenter",
-        |l| near(l[0].peer.remb.last(), 300_000),
     )
     .await;
 
     // The slow viewer leaves: the presenter may send more again.
     media.set_routes(video_routes(p.key, &[v2.key]));
-    run(
+    expect_remb(
         &mut [&mut p, &mut v1, &mut v2],
-        Duration::from_secs(5),
+        800_000,
         "the remaining viewer's estimate",
-        |l| near(l[0].peer.remb.last(), 800_000),
     )
     .await;
 
@@ -113,11 +116,10 @@ async fn viewers_remb_reaches_the_presenter_as_their_minimum_within_the_limits()
             ..Default::default()
         },
     );
-    run(
+    expect_remb(
         &mut [&mut p, &mut v1, &mut v2],
-        Duration::from_secs(5),
+        600_000,
         "the viewer's send maximum",
-        |l| near(l[0].peer.remb.last(), 600_000),
     )
     .await;
 
@@ -129,11 +131,10 @@ async fn viewers_remb_reaches_the_presenter_as_their_minimum_within_the_limits()
             ..Default::default()
         },
     );
-    run(
+    expect_remb(
         &mut [&mut p, &mut v1, &mut v2],
-        Duration::from_secs(5),
+        450_000,
         "the presenter's receive maximum",
-        |l| near(l[0].peer.remb.last(), 450_000),
     )
     .await;
 }

@@ -12,19 +12,6 @@ fn open_fds() -> usize {
         .unwrap_or(0)
 }
 
-/// Resident set size in KiB.
-fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|n| n.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
 fn threads() -> usize {
     std::fs::read_dir("/proc/self/task")
         .map(|d| d.count())
@@ -71,7 +58,7 @@ async fn create_release_cycles_and_abandoned_sessions_return_to_baseline() {
     let mut rss0 = 0;
     for i in 0..1050 {
         if i == 50 {
-            rss0 = rss_kib();
+            rss0 = kurento_media_server::sysinfo::rss_kib();
         }
         let p = call(
             &mut ws,
@@ -112,7 +99,11 @@ async fn create_release_cycles_and_abandoned_sessions_return_to_baseline() {
     }
     // The cached replies expire, and the collector's next runs hand the freed memory back.
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let (fds1, threads1, rss1) = (open_fds(), threads(), rss_kib());
+    let (fds1, threads1, rss1) = (
+        open_fds(),
+        threads(),
+        kurento_media_server::sysinfo::rss_kib(),
+    );
     eprintln!(
         "fds {fds0} -> {fds1}, threads {threads0} -> {threads1}, RSS {} -> {} MiB",
         rss0 / 1024,

@@ -5,9 +5,7 @@ mod webrtc_common;
 
 use std::time::{Duration, Instant};
 
-use kurento_media_server::webrtc::{
-    spawn_endpoint, EndpointConfig, MediaKind, WebRtcEvent, WebRtcHandle,
-};
+use kurento_media_server::webrtc::{EndpointConfig, MediaKind, WebRtcEvent};
 use str0m::format::{Codec, FormatParams};
 use str0m::media::Frequency;
 use webrtc_common::*;
@@ -21,14 +19,8 @@ fn lo_config(ports: (u16, u16)) -> EndpointConfig {
 }
 
 async fn connect(peer: &mut Peer, ports: (u16, u16)) -> Loopback {
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    let handle: WebRtcHandle = spawn_endpoint(lo_config(ports), tx).unwrap();
-    let mut ep = Loopback {
-        handle: handle.clone(),
-        rx,
-        events: Vec::new(),
-        loop_back: false,
-    };
+    let mut ep = Loopback::spawn(lo_config(ports), false);
+    let handle = ep.handle.clone();
     peer.host_candidate();
     let answer = handle.process_offer(peer.create_offer()).await.unwrap();
     peer.accept_answer(&answer);
@@ -250,14 +242,8 @@ async fn a_dtls_certificate_that_does_not_match_the_sdp_fingerprint_is_refused()
 
 async fn connects_with_rewritten_offer(forge: bool, ports: (u16, u16)) -> bool {
     let mut peer = Peer::new().await;
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    let handle: WebRtcHandle = spawn_endpoint(lo_config(ports), tx).unwrap();
-    let mut ep = Loopback {
-        handle: handle.clone(),
-        rx,
-        events: Vec::new(),
-        loop_back: false,
-    };
+    let mut ep = Loopback::spawn(lo_config(ports), false);
+    let handle = ep.handle.clone();
     peer.host_candidate();
     let offer = peer.create_offer();
     let mut seen = false;

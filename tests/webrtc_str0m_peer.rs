@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use kurento_media_server::webrtc::{
-    spawn_endpoint, DtlsState, EndpointConfig, IceComponentState, MediaKind, WebRtcEvent,
+    DtlsState, EndpointConfig, IceComponentState, MediaKind, WebRtcEvent,
 };
 use webrtc_common::*;
 
@@ -19,8 +19,8 @@ fn lo_config() -> EndpointConfig {
 }
 
 async fn connected_pair() -> (Peer, Loopback) {
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    let handle = spawn_endpoint(lo_config(), tx).unwrap();
+    let mut ep = Loopback::spawn(lo_config(), true);
+    let handle = ep.handle.clone();
     for a in handle.local_addrs() {
         assert!(
             (42000..=42999).contains(&a.port()),
@@ -28,12 +28,6 @@ async fn connected_pair() -> (Peer, Loopback) {
         );
         assert!(a.ip().is_loopback());
     }
-    let mut ep = Loopback {
-        handle: handle.clone(),
-        rx,
-        events: Vec::new(),
-        loop_back: true,
-    };
     let mut peer = Peer::new().await;
 
     // The peer trickles its candidate BEFORE we have seen any SDP: it must be kept.
@@ -295,14 +289,8 @@ async fn garbage_input_does_not_break_the_session() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn generate_offer_and_process_answer_with_str0m_answerer() {
     init_log();
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    let handle = spawn_endpoint(lo_config(), tx).unwrap();
-    let mut ep = Loopback {
-        handle: handle.clone(),
-        rx,
-        events: Vec::new(),
-        loop_back: false,
-    };
+    let mut ep = Loopback::spawn(lo_config(), false);
+    let handle = ep.handle.clone();
     // Gather before the offer exists (KMS apps do this): candidates are held until then.
     handle.gather_candidates().await.unwrap();
     tokio::time::sleep(Duration::from_millis(50)).await;
@@ -351,19 +339,13 @@ async fn generate_offer_and_process_answer_with_str0m_answerer() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ice_tcp_passive_carries_media() {
     init_log();
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let cfg = EndpointConfig {
         ice_tcp: true,
         port_range: (45000, 45999),
         ..lo_config()
     };
-    let handle = spawn_endpoint(cfg, tx).unwrap();
-    let mut ep = Loopback {
-        handle: handle.clone(),
-        rx,
-        events: Vec::new(),
-        loop_back: true,
-    };
+    let mut ep = Loopback::spawn(cfg, true);
+    let handle = ep.handle.clone();
     let mut peer = Peer::new().await;
     // The peer only has an active TCP candidate: nothing can flow over UDP.
     let peer_cand = peer.tcp_active_candidate();

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use kurento_media_server::webrtc::{
-    spawn_endpoint, EndpointConfig, MediaKind, TurnServer, TurnTransport, WebRtcEvent,
+    EndpointConfig, MediaKind, TurnServer, TurnTransport, WebRtcEvent,
 };
 use webrtc_common::*;
 
@@ -31,14 +31,8 @@ async fn stun_server_reflexive_candidate() {
     init_log();
     let coturn = start_coturn((49100, 49119)).await;
     let server: SocketAddr = ([127, 0, 0, 1], coturn.port).into();
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    let handle = spawn_endpoint(cfg(None, Some(server)), tx).unwrap();
-    let mut ep = Loopback {
-        handle: handle.clone(),
-        rx,
-        events: Vec::new(),
-        loop_back: false,
-    };
+    let mut ep = Loopback::spawn(cfg(None, Some(server)), false);
+    let handle = ep.handle.clone();
     let mut peer = Peer::new().await;
     handle.process_offer(peer.create_offer()).await.unwrap();
     handle.gather_candidates().await.unwrap();
@@ -87,14 +81,8 @@ async fn media_through_relay(transport: TurnTransport, relay_ports: (u16, u16)) 
         addr: server,
         transport,
     };
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    let handle = spawn_endpoint(cfg(Some(turn), None), tx).unwrap();
-    let mut ep = Loopback {
-        handle: handle.clone(),
-        rx,
-        events: Vec::new(),
-        loop_back: true,
-    };
+    let mut ep = Loopback::spawn(cfg(Some(turn), None), true);
+    let handle = ep.handle.clone();
     let mut peer = Peer::new().await;
     let peer_cand = peer.host_candidate();
     let offer = strip_candidates(&peer.create_offer());
@@ -210,14 +198,8 @@ async fn turn_bad_credentials_still_finish_gathering() {
         addr: ([127, 0, 0, 1], coturn.port).into(),
         transport: TurnTransport::Udp,
     };
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    let handle = spawn_endpoint(cfg(Some(turn), None), tx).unwrap();
-    let mut ep = Loopback {
-        handle: handle.clone(),
-        rx,
-        events: Vec::new(),
-        loop_back: false,
-    };
+    let mut ep = Loopback::spawn(cfg(Some(turn), None), false);
+    let handle = ep.handle.clone();
     let mut peer = Peer::new().await;
     handle.process_offer(peer.create_offer()).await.unwrap();
     handle.gather_candidates().await.unwrap();

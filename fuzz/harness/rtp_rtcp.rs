@@ -19,7 +19,7 @@ mod peer;
 
 use super::bytes::Bytes;
 use super::webrtc_common::{call, endpoint_config, CALL_TIMEOUT};
-use kurento_media_server::webrtc::{spawn_endpoint, MediaKind, WebRtcEvent};
+use kurento_media_server::webrtc::{MediaKind, WebRtcEvent};
 use peer::{Loopback, Peer};
 use std::time::{Duration, Instant};
 use str0m::format::Codec;
@@ -31,15 +31,8 @@ const MAX_OPS: usize = 64;
 pub fn run(data: &[u8]) {
     let rt = super::runtime();
     rt.block_on(async {
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        let handle = spawn_endpoint(endpoint_config(), tx)
-            .unwrap_or_else(|e| panic!("cannot spawn a loopback endpoint: {e}"));
-        let mut ep = Loopback {
-            handle: handle.clone(),
-            rx,
-            events: Vec::new(),
-            loop_back: true,
-        };
+        let mut ep = Loopback::spawn(endpoint_config(), true);
+        let handle = ep.handle.clone();
         let mut p = Peer::new().await;
         p.host_candidate();
         let answer = call("process_offer", handle.process_offer(p.create_offer()))

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use kurento_media_server::webrtc::stun::{self, Class, Message, MessageBuilder};
 
 use kurento_media_server::webrtc::{
-    IceCandidateInit, MediaKind as Kind, WebRtcEvent, WebRtcHandle,
+    spawn_endpoint, EndpointConfig, IceCandidateInit, MediaKind as Kind, WebRtcEvent, WebRtcHandle,
 };
 use str0m::bwe::BweKind;
 use str0m::change::{SdpAnswer, SdpPendingOffer};
@@ -353,6 +353,19 @@ pub struct Loopback {
 }
 
 impl Loopback {
+    /// A fresh endpoint whose events this collects (and, with `loop_back`, sends its RTP back).
+    pub fn spawn(cfg: EndpointConfig, loop_back: bool) -> Loopback {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let handle =
+            spawn_endpoint(cfg, tx).unwrap_or_else(|e| panic!("cannot spawn an endpoint: {e}"));
+        Loopback {
+            handle,
+            rx,
+            events: Vec::new(),
+            loop_back,
+        }
+    }
+
     pub fn poll(&mut self) {
         while let Ok(e) = self.rx.try_recv() {
             if let WebRtcEvent::Rtp(p) = &e {
