@@ -36,6 +36,8 @@ pub struct ServerOptions {
     pub access_token: Option<String>,
     pub allowed_origins: Vec<String>,
     pub webrtc: crate::webrtc::EndpointConfig,
+    /// `sharedUdpPort`: one UDP port for every WebRTC endpoint (bound by [`start`]).
+    pub shared_udp_port: Option<u16>,
     pub property_defaults: Vec<(&'static str, &'static str, serde_json::Value)>,
 }
 
@@ -105,8 +107,17 @@ fn tls_acceptor(s: &SecureOptions) -> io::Result<tokio_rustls::TlsAcceptor> {
 /// Binds the listeners and spawns every task on the current runtime.
 pub async fn start(opts: ServerOptions) -> io::Result<RunningServer> {
     let (media_tx, mut media_rx) = mpsc::unbounded_channel();
+    let mut webrtc = opts.webrtc;
+    if let Some(port) = opts.shared_udp_port {
+        let shared = crate::webrtc::SharedUdp::bind(webrtc.network_interfaces.as_deref(), port)?;
+        info!(
+            "WebRTC media on one shared UDP port: {:?}",
+            shared.local_addrs()
+        );
+        webrtc.shared_udp = Some(shared);
+    }
     let env = Arc::new(MediaEnv {
-        webrtc: opts.webrtc,
+        webrtc,
         property_defaults: opts.property_defaults,
         events: media_tx,
     });

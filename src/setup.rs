@@ -66,6 +66,7 @@ pub fn options(cfg: &Config) -> ServerOptions {
         // 0: no limit announced until the application sets maxAudio/VideoRecvBandwidth.
         max_audio_recv_bandwidth_kbps: 0,
         max_video_recv_bandwidth_kbps: 0,
+        shared_udp: None,
     };
     let opt_str = |v: &Option<String>| v.clone().map(Value::String).unwrap_or_else(|| json!(""));
     let ext = |a: &Option<ExternalAddress>| match a {
@@ -140,6 +141,7 @@ pub fn options(cfg: &Config) -> ServerOptions {
         access_token: cfg.websocket.access_token.as_ref().map(|t| t.0.clone()),
         allowed_origins: cfg.websocket.allowed_origins.clone(),
         webrtc,
+        shared_udp_port: w.shared_udp_port,
         property_defaults,
     }
 }

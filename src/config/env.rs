@@ -26,6 +26,7 @@ const SIMPLE: &[(&str, &str, &str)] = &[
     ("KMS_EXTERNAL_ADDRESS", WEBRTC, "externalAddress"),
     ("KMS_NETWORK_INTERFACES", WEBRTC, "networkInterfaces"),
     ("KMS_ICE_TCP", WEBRTC, "iceTcp"),
+    ("KMS_SHARED_UDP_PORT", WEBRTC, "sharedUdpPort"),
     ("KMS_TURN_URL", WEBRTC, "turnURL"),
     ("KMS_PEM_CERTIFICATE_RSA", WEBRTC, "pemCertificateRSA"),
     ("KMS_PEM_CERTIFICATE_ECDSA", WEBRTC, "pemCertificateECDSA"),

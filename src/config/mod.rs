@@ -255,6 +255,8 @@ pub struct WebRtcConfig {
     pub ice_tcp: bool,
     /// `qos-dscp`: default DSCPValue name (e.g. `AUDIO_HIGH`) for endpoints created without one.
     pub qos_dscp: Option<String>,
+    /// `sharedUdpPort` (our extension, not in KMS): one UDP port for all endpoints.
+    pub shared_udp_port: Option<u16>,
 }
 
 impl fmt::Debug for WebRtcConfig {
@@ -274,6 +276,7 @@ impl fmt::Debug for WebRtcConfig {
             .field("external_address", &self.external_address)
             .field("ice_tcp", &self.ice_tcp)
             .field("qos_dscp", &self.qos_dscp)
+            .field("shared_udp_port", &self.shared_udp_port)
             .finish()
     }
 }
@@ -357,6 +360,7 @@ impl Default for WebRtcConfig {
             external_address: None,
             ice_tcp: true,
             qos_dscp: None,
+            shared_udp_port: None,
         }
     }
 }
@@ -956,6 +960,9 @@ fn webrtc_config(
         external_address: external_address(tree, &k("externalAddress"), None, "an IP address")?,
         ice_tcp: tree.boolean(&k("iceTcp"))?.unwrap_or(defaults.ice_tcp),
         qos_dscp: tree.string(&k("qos-dscp"))?,
+        shared_udp_port: tree
+            .uint(&k("sharedUdpPort"), 1, 65535)?
+            .and_then(|n| u16::try_from(n).ok()),
     })
 }
 

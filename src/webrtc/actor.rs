@@ -14,7 +14,7 @@ use str0m::format::Codec;
 use str0m::media::{Direction, KeyframeRequestKind, Mid, Pt};
 use str0m::net::{Protocol, Receive, Transmit};
 use str0m::rtp::RtpWrite;
-use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
+use str0m::{Candidate, Event, IceConnectionState, IceCreds, Input, Output, Rtc};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
@@ -22,6 +22,7 @@ use tokio::task::JoinHandle;
 
 use super::codec;
 use super::net;
+use super::shared_udp::SharedUdp;
 use super::stun::{self, Class, Message, MessageBuilder, TransactionId};
 use super::turn::{TcpFramer, TurnClient, TurnEvent, TurnInput};
 use super::{
@@ -30,7 +31,7 @@ use super::{
 };
 
 const NET_QUEUE: usize = 1024;
-const MAX_DATAGRAM: usize = 2048;
+pub(super) const MAX_DATAGRAM: usize = 2048;
 const STUN_RTO: Duration = Duration::from_millis(500);
 const STUN_TRIES: u32 = 5;
 /// Upper bound on how long the loop sleeps, so a str0m "never" timeout cannot overflow.
@@ -38,7 +39,7 @@ const MAX_SLEEP: Duration = Duration::from_secs(1);
 /// No RTP of a kind for this long means its flow stopped (the peer paused, or its network went).
 const MEDIA_FLOW_TIMEOUT: Duration = Duration::from_secs(2);
 
-enum NetIn {
+pub(super) enum NetIn {
     Udp {
         sock: usize,
         src: SocketAddr,
@@ -136,6 +137,10 @@ struct Actor {
     cfg: EndpointConfig,
     events: mpsc::UnboundedSender<WebRtcEvent>,
     sockets: Vec<HostSocket>,
+    /// The shared UDP port and this endpoint's ufrag on it (see `shared_udp.rs`).
+    shared: Option<(Arc<SharedUdp>, String)>,
+    /// Destinations announced to the shared port's readers.
+    announced: HashSet<(usize, SocketAddr)>,
     net_tx: mpsc::Sender<NetIn>,
     tasks: Vec<JoinHandle<()>>,
     rtc_timeout: Instant,
@@ -200,6 +205,21 @@ pub(super) fn spawn(
         sockets.push(HostSocket { sock, addr });
     }
 
+    let mut shared = None;
+    let mut creds = None;
+    if let Some(s) = cfg.shared_udp.clone() {
+        for (sock, addr) in s.sockets() {
+            sockets.push(HostSocket {
+                sock: sock.clone(),
+                addr: *addr,
+            });
+        }
+        let c = IceCreds::new();
+        s.register(&c.ufrag, &net_tx);
+        shared = Some((s, c.ufrag.clone()));
+        creds = Some(c);
+    }
+
     let mtu = cfg.mtu.clamp(
         str0m::DATAGRAM_MTU_TARGET_MIN,
         str0m::DATAGRAM_MTU_TARGET_MAX,
@@ -217,14 +237,21 @@ pub(super) fn spawn(
         .enable_h264(true)
         .enable_pcmu(true, false)
         .enable_pcma(true, false)
-        .set_mtu(mtu..=mtu.max(str0m::DATAGRAM_MTU_WARN))
-        .build(now);
+        .set_mtu(mtu..=mtu.max(str0m::DATAGRAM_MTU_WARN));
+    // On the shared port the ufrag is how datagrams find this endpoint, so it is fixed up front.
+    let rtc = match creds {
+        Some(c) => rtc.set_local_ice_credentials(c),
+        None => rtc,
+    }
+    .build(now);
 
     let mut actor = Actor {
         rtc,
         cfg,
         events,
         sockets,
+        shared,
+        announced: HashSet::new(),
         net_tx,
         tasks,
         rtc_timeout: now,
@@ -850,6 +877,14 @@ impl Actor {
         self.gather_started = true;
         self.set_ice_state(IceComponentState::Gathering);
         let now = Instant::now();
+        if self.shared.is_some() {
+            if self.cfg.stun_server.is_some() || self.cfg.turn.is_some() {
+                tracing::debug!("shared UDP port: host candidates only (no STUN probe, no TURN)");
+            }
+            self.flush_candidates();
+            self.check_gather_done();
+            return;
+        }
         if let Some(server) = self.cfg.stun_server {
             for (i, s) in self.sockets.iter().enumerate() {
                 if s.addr.is_ipv4() != server.is_ipv4() {
@@ -1018,6 +1053,11 @@ impl Actor {
         } else if t.proto != Protocol::Udp {
             return;
         } else if let Some(i) = self.sockets.iter().position(|s| s.addr == t.source) {
+            if let Some((shared, _)) = &self.shared {
+                if self.announced.insert((i, t.destination)) {
+                    shared.learn(i, t.destination, &self.net_tx);
+                }
+            }
             self.send_udp(i, t.destination, data);
         } else if self
             .turn
@@ -1579,6 +1619,9 @@ impl Actor {
         }
         for t in &self.tasks {
             t.abort();
+        }
+        if let Some((shared, ufrag)) = &self.shared {
+            shared.unregister(ufrag);
         }
         if self.connected {
             self.emit(WebRtcEvent::ConnectionStateChanged { connected: false });

@@ -7,6 +7,7 @@
 mod actor;
 mod codec;
 mod net;
+mod shared_udp;
 pub mod stun;
 pub mod turn;
 
@@ -15,6 +16,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
+
+pub use shared_udp::SharedUdp;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum MediaKind {
@@ -134,6 +137,8 @@ pub struct EndpointConfig {
     pub max_audio_recv_bandwidth_kbps: u32,
     /// `b=AS` for video in SDPs we produce (KMS `maxVideoRecvBandwidth`, kbps, 0 = unlimited).
     pub max_video_recv_bandwidth_kbps: u32,
+    /// One UDP port for all endpoints (`sharedUdpPort`) instead of sockets of their own.
+    pub shared_udp: Option<Arc<SharedUdp>>,
 }
 
 impl Default for EndpointConfig {
@@ -151,6 +156,7 @@ impl Default for EndpointConfig {
             mtu: 1200,
             max_audio_recv_bandwidth_kbps: 0,
             max_video_recv_bandwidth_kbps: 0,
+            shared_udp: None,
         }
     }
 }
@@ -302,22 +308,26 @@ pub fn spawn_endpoint(
     cfg: EndpointConfig,
     events: mpsc::UnboundedSender<WebRtcEvent>,
 ) -> Result<WebRtcHandle, WebRtcError> {
-    let ips = net::host_addresses(cfg.network_interfaces.as_deref())?;
-    let mut sockets = Vec::with_capacity(ips.len());
-    for ip in ips {
-        match net::bind_udp_in_range(ip, cfg.port_range.0, cfg.port_range.1) {
-            Ok(s) => sockets.push(s),
-            // One bad address (e.g. a v6 address not yet usable) must not sink the endpoint.
-            Err(e) => tracing::warn!("skipping host address {ip}: {e}"),
+    let mut sockets = Vec::new();
+    let host_addrs: Vec<SocketAddr> = if let Some(shared) = &cfg.shared_udp {
+        shared.local_addrs()
+    } else {
+        let ips = net::host_addresses(cfg.network_interfaces.as_deref())?;
+        for ip in ips {
+            match net::bind_udp_in_range(ip, cfg.port_range.0, cfg.port_range.1) {
+                Ok(s) => sockets.push(s),
+                // One bad address (e.g. a v6 address not yet usable) must not sink the endpoint.
+                Err(e) => tracing::warn!("skipping host address {ip}: {e}"),
+            }
         }
-    }
-    if sockets.is_empty() {
-        return Err(WebRtcError::Io("could not bind any host UDP socket".into()));
-    }
+        if sockets.is_empty() {
+            return Err(WebRtcError::Io("could not bind any host UDP socket".into()));
+        }
+        sockets.iter().filter_map(|s| s.local_addr().ok()).collect()
+    };
     let mut listeners = Vec::new();
     if cfg.ice_tcp {
-        for s in &sockets {
-            let Ok(a) = s.local_addr() else { continue };
+        for a in &host_addrs {
             match net::bind_tcp_in_range(a.ip(), a.port(), cfg.port_range.0, cfg.port_range.1) {
                 Ok(l) => listeners.push(l),
                 Err(e) => tracing::warn!("no ICE-TCP candidate on {}: {e}", a.ip()),
@@ -326,12 +336,11 @@ pub fn spawn_endpoint(
     }
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
     let (media_tx, media_rx) = mpsc::channel(MEDIA_QUEUE);
-    let local_addrs: Vec<SocketAddr> = sockets.iter().filter_map(|s| s.local_addr().ok()).collect();
     actor::spawn(cfg, sockets, listeners, cmd_rx, media_rx, events)?;
     Ok(WebRtcHandle {
         cmd: cmd_tx,
         media: media_tx,
-        local_addrs: Arc::new(local_addrs),
+        local_addrs: Arc::new(host_addrs),
     })
 }
 
