@@ -85,6 +85,8 @@ pub struct Report {
     pub video_packets_recovered: u64,
     pub audio_packets_recovered: u64,
     pub packets_reordered: u64,
+    /// PLIs the viewers sent because their frame chain broke.
+    pub viewer_keyframe_requests: u64,
     /// Over connected viewers, frames from each viewer's first keyframe to the last frame sent.
     pub frames_expected: u64,
     pub frames_complete: u64,
@@ -286,6 +288,7 @@ fn build_report(
         video_packets_recovered: 0,
         audio_packets_recovered: 0,
         packets_reordered: 0,
+        viewer_keyframe_requests: 0,
         frames_expected: 0,
         frames_complete: 0,
         frames_decodable: 0,
@@ -332,6 +335,7 @@ fn build_report(
         r.video_packets_lost += v.video_lost;
         r.audio_packets_lost += v.audio_lost;
         r.packets_reordered += v.reordered;
+        r.viewer_keyframe_requests += v.keyframe_requests;
         r.video_packets_recovered += v.video_recovered;
         r.audio_packets_recovered += v.audio_recovered;
         // Expected: every frame from this viewer's first keyframe to the presenter's last one.
@@ -406,6 +410,7 @@ impl Report {
             "video_packets_recovered": self.video_packets_recovered,
             "audio_packets_recovered": self.audio_packets_recovered,
             "packets_reordered": self.packets_reordered,
+            "viewer_keyframe_requests": self.viewer_keyframe_requests,
             "frames_expected": self.frames_expected,
             "frames_complete": self.frames_complete,
             "frames_decodable": self.frames_decodable,
@@ -478,6 +483,10 @@ impl Report {
                     "{} + {}",
                     self.video_packets_recovered, self.audio_packets_recovered
                 ),
+            ),
+            (
+                "viewer PLIs (broken frame chain)".into(),
+                self.viewer_keyframe_requests.to_string(),
             ),
             (
                 "frames complete".into(),

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use str0m::change::SdpAnswer;
 use str0m::format::Codec;
-use str0m::media::{Direction, Frequency, MediaKind, MediaTime, Mid, Pt};
+use str0m::media::{Direction, Frequency, KeyframeRequestKind, MediaKind, MediaTime, Mid, Pt};
 use str0m::net::{Protocol, Receive};
 use str0m::rtp::RtpPacket;
 use str0m::{Candidate, Event, Input, Output, Rtc};
@@ -26,6 +26,8 @@ const MAGIC: &[u8; 4] = b"KLG1";
 const VIDEO_PERIOD: Duration = Duration::from_micros(33_333);
 const AUDIO_PERIOD: Duration = Duration::from_millis(20);
 const KEYFRAME_INTERVAL: Duration = Duration::from_secs(2);
+/// A viewer whose frame chain is broken asks for a keyframe (PLI) at most this often.
+const PLI_INTERVAL: Duration = Duration::from_millis(500);
 
 /// Microseconds since the process-wide epoch: the same clock for sender and receivers.
 pub fn now_us(epoch: Instant) -> u64 {
@@ -287,6 +289,11 @@ pub async fn presenter(
         })?;
         if connected && !st.connected {
             st.connected = true;
+            // As browsers: answer every NACK the cache can, without str0m's default cap on
+            // the share of retransmissions (0.15, reached with loss plus reordering).
+            if let Some(tx) = net.rtc.direct_api().stream_tx_by_mid(video_mid, None) {
+                tx.set_rtx_cache(1024, Duration::from_secs(3), None);
+            }
             if let Some(tx) = announce.take() {
                 let _ = tx.send(Ok((ep_id.clone(), Instant::now())));
             }
@@ -395,6 +402,8 @@ pub struct ViewerStats {
     pub audio_recovered: u64,
     /// Duplicated packets, or late ones (arrived after their gap was given up).
     pub reordered: u64,
+    /// PLIs sent because a frame was lost or incomplete (as a browser's decoder asks).
+    pub keyframe_requests: u64,
     /// Frames received whole before the first keyframe (undecodable by nature, not a fault).
     pub frames_before_keyframe: u64,
     pub frames_complete: u64,
@@ -435,6 +444,9 @@ struct Viewer {
     audio_seq: Reorder<()>,
     asm: Asm,
     seen_key: bool,
+    /// The frame chain broke after the first keyframe: ask for a new keyframe.
+    need_key: bool,
+    last_pli: Option<Instant>,
     chain_ok: bool,
     join: Instant,
     connected_at: Option<Instant>,
@@ -490,6 +502,8 @@ impl Viewer {
             audio_seq: Reorder::new(wait),
             asm: Asm::default(),
             seen_key: false,
+            need_key: false,
+            last_pli: None,
             chain_ok: false,
             join,
             connected_at: None,
@@ -617,17 +631,20 @@ impl Viewer {
             if n != last + 1 {
                 self.st.frames_skipped += (n - last - 1) as u64;
                 self.chain_ok = false;
+                self.need_key = true;
             }
         }
         self.st.last_frame = Some(n);
         if !complete {
             self.st.frames_incomplete += 1;
             self.chain_ok = false;
+            self.need_key = true;
             return;
         }
         self.st.frames_complete += 1;
         if key {
             self.chain_ok = true;
+            self.need_key = false;
         }
         if self.chain_ok {
             self.st.frames_decodable += 1;
@@ -639,6 +656,8 @@ impl Viewer {
 
 /// Joins as a viewer (recvonly) and counts what arrives until `stop`.
 /// `setup_done` is dropped once connected (or on failure), to bound concurrent handshakes.
+// Each argument is one independent setting of the run; a struct would only rename them.
+#[allow(clippy::too_many_arguments)]
 pub async fn viewer(
     rpc: Arc<Rpc>,
     pipeline: String,
@@ -655,8 +674,8 @@ pub async fn viewer(
         r = signal(&rpc, &pipeline, Direction::RecvOnly, true, Some(&presenter_ep), local_ip) => r,
         _ = stop.changed() => Err("stopped before signalling finished".into()),
     };
-    let mut net = match sig {
-        Ok((net, _ep, _, _)) => net,
+    let (mut net, video_mid) = match sig {
+        Ok((net, _ep, _, video_mid)) => (net, video_mid),
         Err(e) => {
             v.st.error = Some(e);
             return v.st;
@@ -684,6 +703,16 @@ pub async fn viewer(
                 v.st.connected = true;
                 v.st.join_to_connected = Some(now - join);
                 setup_done.take();
+            }
+            let now = Instant::now();
+            if v.need_key && v.last_pli.is_none_or(|t| now - t >= PLI_INTERVAL) {
+                if let Some(rx) = net.rtc.direct_api().stream_rx_by_mid(video_mid, None) {
+                    rx.request_keyframe(KeyframeRequestKind::Pli);
+                    v.last_pli = Some(now);
+                    v.st.keyframe_requests += 1;
+                    net.on_timeout()?;
+                    continue;
+                }
             }
             let until = v.deadline().map_or(timeout, |d| d.min(timeout));
             match wait(&mut net, until, &mut stop).await {
