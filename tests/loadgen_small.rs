@@ -28,6 +28,7 @@ async fn one2many_20_viewers_no_frame_loss() {
         bitrate_kbps: 1500,
         server_pid: Some(std::process::id()),
         setup_concurrency: 8,
+        ..Default::default()
     };
     let started = std::time::Instant::now();
     let r = tokio::time::timeout(Duration::from_secs(60), loadgen::run(cfg))

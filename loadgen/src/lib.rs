@@ -8,8 +8,10 @@
 
 mod peer;
 mod procstat;
+mod reorder;
 mod rpc;
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -34,6 +36,11 @@ pub struct Config {
     pub server_pid: Option<u32>,
     /// Viewers signalling and handshaking at the same time (bounds the setup burst).
     pub setup_concurrency: usize,
+    /// Address the peers' UDP sockets bind to (their ICE host candidate).
+    pub local_ip: IpAddr,
+    /// The presenter's address, when it must differ from the viewers' (e.g. to cut only its
+    /// network); `None` = `local_ip`.
+    pub presenter_ip: Option<IpAddr>,
 }
 
 impl Default for Config {
@@ -46,6 +53,8 @@ impl Default for Config {
             bitrate_kbps: 1500,
             server_pid: None,
             setup_concurrency: 8,
+            local_ip: IpAddr::from([127, 0, 0, 1]),
+            presenter_ip: None,
         }
     }
 }
@@ -71,7 +80,13 @@ pub struct Report {
     pub video_packets_lost: u64,
     pub audio_packets_lost: u64,
     pub packet_loss_pct: f64,
+    /// Packets that filled a sequence gap within the viewers' reorder wait: NACK
+    /// retransmissions (video) or packets the network reordered.
+    pub video_packets_recovered: u64,
+    pub audio_packets_recovered: u64,
     pub packets_reordered: u64,
+    /// PLIs the viewers sent because their frame chain broke.
+    pub viewer_keyframe_requests: u64,
     /// Over connected viewers, frames from each viewer's first keyframe to the last frame sent.
     pub frames_expected: u64,
     pub frames_complete: u64,
@@ -154,6 +169,7 @@ async fn run_on(
         ep_tx,
         cfg.bitrate_kbps,
         epoch,
+        cfg.presenter_ip.unwrap_or(cfg.local_ip),
         presenter_rx,
     ));
     let presenter_ep = match tokio::time::timeout(Duration::from_secs(20), ep_rx).await {
@@ -180,6 +196,7 @@ async fn run_on(
             presenter_ep.clone(),
             late,
             epoch,
+            cfg.local_ip,
             permit,
             viewers_rx.clone(),
         ))
@@ -268,7 +285,10 @@ fn build_report(
         video_packets_lost: 0,
         audio_packets_lost: 0,
         packet_loss_pct: 0.0,
+        video_packets_recovered: 0,
+        audio_packets_recovered: 0,
         packets_reordered: 0,
+        viewer_keyframe_requests: 0,
         frames_expected: 0,
         frames_complete: 0,
         frames_decodable: 0,
@@ -315,6 +335,9 @@ fn build_report(
         r.video_packets_lost += v.video_lost;
         r.audio_packets_lost += v.audio_lost;
         r.packets_reordered += v.reordered;
+        r.viewer_keyframe_requests += v.keyframe_requests;
+        r.video_packets_recovered += v.video_recovered;
+        r.audio_packets_recovered += v.audio_recovered;
         // Expected: every frame from this viewer's first keyframe to the presenter's last one.
         let expected = match (v.first_frame, last_sent) {
             (Some(f), Some(l)) if l >= f => (l - f + 1) as u64,
@@ -384,7 +407,10 @@ impl Report {
             "video_packets_lost": self.video_packets_lost,
             "audio_packets_lost": self.audio_packets_lost,
             "packet_loss_pct": self.packet_loss_pct,
+            "video_packets_recovered": self.video_packets_recovered,
+            "audio_packets_recovered": self.audio_packets_recovered,
             "packets_reordered": self.packets_reordered,
+            "viewer_keyframe_requests": self.viewer_keyframe_requests,
             "frames_expected": self.frames_expected,
             "frames_complete": self.frames_complete,
             "frames_decodable": self.frames_decodable,
@@ -450,6 +476,17 @@ impl Report {
                     self.video_packets_lost,
                     self.audio_packets_lost
                 ),
+            ),
+            (
+                "packets recovered (video + audio)".into(),
+                format!(
+                    "{} + {}",
+                    self.video_packets_recovered, self.audio_packets_recovered
+                ),
+            ),
+            (
+                "viewer PLIs (broken frame chain)".into(),
+                self.viewer_keyframe_requests.to_string(),
             ),
             (
                 "frames complete".into(),

@@ -28,6 +28,9 @@ struct Args {
     /// Viewers signalling and handshaking at the same time.
     #[arg(long, default_value_t = 8)]
     setup_concurrency: usize,
+    /// Local address the peers' UDP sockets bind to.
+    #[arg(long, default_value = "127.0.0.1")]
+    local_ip: std::net::IpAddr,
     /// Print the report as JSON instead of a table.
     #[arg(long)]
     json: bool,
@@ -49,6 +52,8 @@ fn main() -> std::process::ExitCode {
         bitrate_kbps: args.bitrate_kbps,
         server_pid: args.server_pid,
         setup_concurrency: args.setup_concurrency,
+        local_ip: args.local_ip,
+        presenter_ip: None,
     };
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -1,16 +1,16 @@
 //! The WebRTC peers: a str0m `Rtc` (offerer, full ICE, DTLS-SRTP) on its own UDP socket on
-//! 127.0.0.1, signalled through the Kurento JSON-RPC exactly as the one2many tutorial does.
+//! 127.0.0.1 (or the configured local address), signalled through the Kurento JSON-RPC exactly as the one2many tutorial does.
 //! The presenter sends synthetic VP8 + Opus through str0m's frame API; viewers run in RTP mode
 //! and reassemble VP8 frames themselves, which is cheaper and also lets them see packet gaps.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use str0m::change::SdpAnswer;
 use str0m::format::Codec;
-use str0m::media::{Direction, Frequency, MediaKind, MediaTime, Mid, Pt};
+use str0m::media::{Direction, Frequency, KeyframeRequestKind, MediaKind, MediaTime, Mid, Pt};
 use str0m::net::{Protocol, Receive};
 use str0m::rtp::RtpPacket;
 use str0m::{Candidate, Event, Input, Output, Rtc};
@@ -18,6 +18,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, warn};
 
+use crate::reorder::{self, Reorder};
 use crate::rpc::Rpc;
 
 /// Marks our synthetic VP8 frames; followed by the frame number and the send time.
@@ -25,6 +26,8 @@ const MAGIC: &[u8; 4] = b"KLG1";
 const VIDEO_PERIOD: Duration = Duration::from_micros(33_333);
 const AUDIO_PERIOD: Duration = Duration::from_millis(20);
 const KEYFRAME_INTERVAL: Duration = Duration::from_secs(2);
+/// A viewer whose frame chain is broken asks for a keyframe (PLI) at most this often.
+const PLI_INTERVAL: Duration = Duration::from_millis(500);
 
 /// Microseconds since the process-wide epoch: the same clock for sender and receivers.
 pub fn now_us(epoch: Instant) -> u64 {
@@ -63,9 +66,10 @@ async fn signal(
     dir: Direction,
     rtp_mode: bool,
     connect_from: Option<&str>,
+    local_ip: IpAddr,
 ) -> Result<(Net, String, Mid, Mid), String> {
     let mut rtc = new_rtc(rtp_mode);
-    let sock = UdpSocket::bind("127.0.0.1:0")
+    let sock = UdpSocket::bind(SocketAddr::new(local_ip, 0))
         .await
         .map_err(|e| format!("bind UDP: {e}"))?;
     let addr = sock.local_addr().map_err(|e| e.to_string())?;
@@ -241,9 +245,10 @@ pub async fn presenter(
     presenter_ep: tokio::sync::oneshot::Sender<Result<(String, Instant), String>>,
     bitrate_kbps: u32,
     epoch: Instant,
+    local_ip: IpAddr,
     mut stop: watch::Receiver<bool>,
 ) -> Result<PresenterStats, String> {
-    let r = signal(&rpc, &pipeline, Direction::SendOnly, false, None).await;
+    let r = signal(&rpc, &pipeline, Direction::SendOnly, false, None, local_ip).await;
     let (mut net, ep_id, audio_mid, video_mid) = match r {
         Ok(x) => x,
         Err(e) => {
@@ -284,6 +289,11 @@ pub async fn presenter(
         })?;
         if connected && !st.connected {
             st.connected = true;
+            // As browsers: answer every NACK the cache can, without str0m's default cap on
+            // the share of retransmissions (0.15, reached with loss plus reordering).
+            if let Some(tx) = net.rtc.direct_api().stream_tx_by_mid(video_mid, None) {
+                tx.set_rtx_cache(1024, Duration::from_secs(3), None);
+            }
             if let Some(tx) = announce.take() {
                 let _ = tx.send(Ok((ep_id.clone(), Instant::now())));
             }
@@ -384,11 +394,16 @@ pub struct ViewerStats {
     pub video_packets: u64,
     pub audio_packets: u64,
     pub other_packets: u64,
-    /// Sequence-number gaps (packets never received).
+    /// Sequence-number gaps not filled within the reorder wait (packets never received).
     pub video_lost: u64,
     pub audio_lost: u64,
-    /// Duplicated or late (out of order) packets.
+    /// Packets that filled a gap in time: NACK retransmissions, or reordered by the network.
+    pub video_recovered: u64,
+    pub audio_recovered: u64,
+    /// Duplicated packets, or late ones (arrived after their gap was given up).
     pub reordered: u64,
+    /// PLIs sent because a frame was lost or incomplete (as a browser's decoder asks).
+    pub keyframe_requests: u64,
     /// Frames received whole before the first keyframe (undecodable by nature, not a fault).
     pub frames_before_keyframe: u64,
     pub frames_complete: u64,
@@ -414,15 +429,24 @@ struct Asm {
     sent_us: u64,
 }
 
+/// A received video packet waiting in the reorder buffer.
+struct VideoPkt {
+    marker: bool,
+    payload: Arc<[u8]>,
+}
+
 struct Viewer {
     st: ViewerStats,
     epoch: Instant,
     vp8: Option<Pt>,
     opus: Option<Pt>,
-    last_video_seq: Option<u64>,
-    last_audio_seq: Option<u64>,
+    video_seq: Reorder<VideoPkt>,
+    audio_seq: Reorder<()>,
     asm: Asm,
     seen_key: bool,
+    /// The frame chain broke after the first keyframe: ask for a new keyframe.
+    need_key: bool,
+    last_pli: Option<Instant>,
     chain_ok: bool,
     join: Instant,
     connected_at: Option<Instant>,
@@ -463,27 +487,9 @@ fn frame_header(vp8: &[u8]) -> Option<(bool, u32, u64)> {
     Some((key, n, t))
 }
 
-/// Counts a gap or a reordering; returns false for a packet to ignore (late or duplicate).
-fn track_seq(last: &mut Option<u64>, seq: u64, lost: &mut u64, reordered: &mut u64) -> bool {
-    match *last {
-        Some(l) if seq <= l => {
-            *reordered += 1;
-            false
-        }
-        Some(l) => {
-            *lost += seq - l - 1;
-            *last = Some(seq);
-            true
-        }
-        None => {
-            *last = Some(seq);
-            true
-        }
-    }
-}
-
 impl Viewer {
-    fn new(late: bool, epoch: Instant, join: Instant) -> Viewer {
+    /// `wait`: how long a sequence gap may stay open for a retransmission before it is lost.
+    fn new(late: bool, epoch: Instant, join: Instant, wait: Duration) -> Viewer {
         Viewer {
             st: ViewerStats {
                 late,
@@ -492,10 +498,12 @@ impl Viewer {
             epoch,
             vp8: None,
             opus: None,
-            last_video_seq: None,
-            last_audio_seq: None,
+            video_seq: Reorder::new(wait),
+            audio_seq: Reorder::new(wait),
             asm: Asm::default(),
             seen_key: false,
+            need_key: false,
+            last_pli: None,
             chain_ok: false,
             join,
             connected_at: None,
@@ -507,40 +515,70 @@ impl Viewer {
             p.header.payload_type,
             *p.seq_no,
             p.header.marker,
-            &p.payload,
+            p.payload,
+            Instant::now(),
         );
     }
 
     /// One received RTP packet: `seq` is the extended sequence number.
-    fn on_packet(&mut self, pt: Pt, seq: u64, marker: bool, payload: &[u8]) {
+    fn on_packet(&mut self, pt: Pt, seq: u64, marker: bool, payload: Arc<[u8]>, now: Instant) {
+        let mut out = Vec::new();
         if Some(pt) == self.opus {
             self.st.audio_packets += 1;
-            track_seq(
-                &mut self.last_audio_seq,
-                seq,
-                &mut self.st.audio_lost,
-                &mut self.st.reordered,
-            );
-            return;
-        }
-        if Some(pt) != self.vp8 {
+            self.audio_seq.push(seq, now, (), &mut out);
+        } else if Some(pt) == self.vp8 {
+            self.st.video_packets += 1;
+            let mut vout = Vec::new();
+            self.video_seq
+                .push(seq, now, VideoPkt { marker, payload }, &mut vout);
+            self.on_video(vout);
+        } else {
             self.st.other_packets += 1;
-            return;
         }
-        self.st.video_packets += 1;
-        let had = self.last_video_seq.is_some();
-        let before = self.st.video_lost;
-        if !track_seq(
-            &mut self.last_video_seq,
-            seq,
-            &mut self.st.video_lost,
-            &mut self.st.reordered,
-        ) {
-            return;
+        self.sync_counts();
+    }
+
+    /// Gives up gaps that waited too long (`flush`: all of them, at the end).
+    fn on_time(&mut self, now: Instant, flush: bool) {
+        let mut vout = Vec::new();
+        let mut aout = Vec::new();
+        if flush {
+            self.video_seq.flush(&mut vout);
+            self.audio_seq.flush(&mut aout);
+        } else {
+            self.video_seq.poll(now, &mut vout);
+            self.audio_seq.poll(now, &mut aout);
         }
-        if had && self.st.video_lost != before {
-            self.asm.broken = true;
+        self.on_video(vout);
+        self.sync_counts();
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        match (self.video_seq.deadline(), self.audio_seq.deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
+    }
+
+    fn sync_counts(&mut self) {
+        self.st.video_lost = self.video_seq.lost;
+        self.st.audio_lost = self.audio_seq.lost;
+        self.st.video_recovered = self.video_seq.recovered;
+        self.st.audio_recovered = self.audio_seq.recovered;
+        self.st.reordered = self.video_seq.late + self.audio_seq.late;
+    }
+
+    fn on_video(&mut self, out: Vec<reorder::Out<VideoPkt>>) {
+        for o in out {
+            match o {
+                reorder::Out::Gap(_) => self.asm.broken = true,
+                reorder::Out::Packet(p) => self.on_video_packet(p.marker, &p.payload),
+            }
+        }
+    }
+
+    /// One video packet, in sequence order.
+    fn on_video_packet(&mut self, marker: bool, payload: &[u8]) {
         let Some((start, vp8)) = vp8_descriptor(payload) else {
             self.asm.broken = true;
             return;
@@ -593,17 +631,20 @@ impl Viewer {
             if n != last + 1 {
                 self.st.frames_skipped += (n - last - 1) as u64;
                 self.chain_ok = false;
+                self.need_key = true;
             }
         }
         self.st.last_frame = Some(n);
         if !complete {
             self.st.frames_incomplete += 1;
             self.chain_ok = false;
+            self.need_key = true;
             return;
         }
         self.st.frames_complete += 1;
         if key {
             self.chain_ok = true;
+            self.need_key = false;
         }
         if self.chain_ok {
             self.st.frames_decodable += 1;
@@ -615,23 +656,26 @@ impl Viewer {
 
 /// Joins as a viewer (recvonly) and counts what arrives until `stop`.
 /// `setup_done` is dropped once connected (or on failure), to bound concurrent handshakes.
+// Each argument is one independent setting of the run; a struct would only rename them.
+#[allow(clippy::too_many_arguments)]
 pub async fn viewer(
     rpc: Arc<Rpc>,
     pipeline: String,
     presenter_ep: String,
     late: bool,
     epoch: Instant,
+    local_ip: IpAddr,
     setup_done: Option<tokio::sync::OwnedSemaphorePermit>,
     mut stop: watch::Receiver<bool>,
 ) -> ViewerStats {
     let join = Instant::now();
-    let mut v = Viewer::new(late, epoch, join);
+    let mut v = Viewer::new(late, epoch, join, reorder::DEFAULT_WAIT);
     let sig = tokio::select! {
-        r = signal(&rpc, &pipeline, Direction::RecvOnly, true, Some(&presenter_ep)) => r,
+        r = signal(&rpc, &pipeline, Direction::RecvOnly, true, Some(&presenter_ep), local_ip) => r,
         _ = stop.changed() => Err("stopped before signalling finished".into()),
     };
-    let mut net = match sig {
-        Ok((net, _ep, _, _)) => net,
+    let (mut net, video_mid) = match sig {
+        Ok((net, _ep, _, video_mid)) => (net, video_mid),
         Err(e) => {
             v.st.error = Some(e);
             return v.st;
@@ -660,15 +704,29 @@ pub async fn viewer(
                 v.st.join_to_connected = Some(now - join);
                 setup_done.take();
             }
-            match wait(&mut net, timeout, &mut stop).await {
+            let now = Instant::now();
+            if v.need_key && v.last_pli.is_none_or(|t| now - t >= PLI_INTERVAL) {
+                if let Some(rx) = net.rtc.direct_api().stream_rx_by_mid(video_mid, None) {
+                    rx.request_keyframe(KeyframeRequestKind::Pli);
+                    v.last_pli = Some(now);
+                    v.st.keyframe_requests += 1;
+                    net.on_timeout()?;
+                    continue;
+                }
+            }
+            let until = v.deadline().map_or(timeout, |d| d.min(timeout));
+            match wait(&mut net, until, &mut stop).await {
                 Wake::Datagram(n, src) => net.on_datagram(n, src)?,
                 Wake::Remote(e) => net.on_remote_event(&e),
                 Wake::Timer => net.on_timeout()?,
                 Wake::Stop => return Ok(()),
             }
+            v.on_time(Instant::now(), false);
         }
     }
     .await;
+    // Gaps still open at the end were not filled: count them lost, release what they held.
+    v.on_time(Instant::now(), true);
     if let Err(e) = r {
         v.st.error = Some(e);
     }
@@ -711,7 +769,8 @@ mod tests {
     impl Feed {
         fn new() -> Feed {
             let now = Instant::now();
-            let mut v = Viewer::new(false, now, now);
+            // No reorder wait: a gap is lost as soon as a later packet shows it.
+            let mut v = Viewer::new(false, now, now, Duration::ZERO);
             v.vp8 = Some(VP8.into());
             v.opus = Some(OPUS.into());
             Feed { v, seq: 1000 }
@@ -725,7 +784,9 @@ mod tests {
             for (i, p) in pkts.iter().enumerate() {
                 self.seq += 1;
                 if !drop.contains(&i) {
-                    self.v.on_packet(VP8.into(), self.seq, i == last, p);
+                    let p: Arc<[u8]> = p.as_slice().into();
+                    self.v
+                        .on_packet(VP8.into(), self.seq, i == last, p, Instant::now());
                 }
             }
         }
@@ -799,7 +860,8 @@ mod tests {
         let mut f = Feed::new();
         // Joined during frame 5: its tail, then interframes, then a keyframe.
         let tail = packetize(&vp8_frame(false, 5, 0, 3000), 1000, None);
-        f.v.on_packet(VP8.into(), 1, true, &tail[2]);
+        let p: Arc<[u8]> = tail[2].as_slice().into();
+        f.v.on_packet(VP8.into(), 1, true, p, Instant::now());
         f.seq = 1;
         f.frame(6, false, &[]);
         f.frame(7, true, &[]);
@@ -813,13 +875,56 @@ mod tests {
         assert!(st.join_to_first_keyframe.is_some());
     }
 
+    /// With the real reorder wait, a packet retransmitted after later ones completes its frame;
+    /// one that never comes breaks its frame once the wait is over.
+    #[test]
+    fn a_retransmission_within_the_wait_completes_the_frame() {
+        let t0 = Instant::now();
+        let mut v = Viewer::new(false, t0, t0, reorder::DEFAULT_WAIT);
+        v.vp8 = Some(VP8.into());
+        let mut seq = 100;
+        let mut late = Vec::new();
+        for n in 0..3u32 {
+            let pkts = packetize(&vp8_frame(n == 0, n, 0, 3000), 1000, Some(n as u16));
+            let last = pkts.len() - 1;
+            for (i, p) in pkts.into_iter().enumerate() {
+                seq += 1;
+                let p: Arc<[u8]> = p.as_slice().into();
+                // Frame 1 loses its middle packet; frame 2 its first one.
+                if (n, i) == (1, 1) || (n, i) == (2, 0) {
+                    late.push((seq, i == last, p));
+                } else {
+                    v.on_packet(VP8.into(), seq, i == last, p, t0);
+                }
+            }
+        }
+        assert_eq!(v.st.frames_complete, 1, "frame 1 waits for its packet");
+        // Frame 1's packet comes back 200 ms later (a NACK answered); frame 2's never does.
+        let (s1, m1, p1) = late.remove(0);
+        v.on_packet(VP8.into(), s1, m1, p1, t0 + Duration::from_millis(200));
+        assert_eq!(v.st.frames_complete, 2);
+        v.on_time(t0 + Duration::from_millis(499), false);
+        assert_eq!(v.st.video_lost, 0);
+        v.on_time(t0 + Duration::from_millis(700), false);
+        let st = &v.st;
+        assert_eq!(st.video_lost, 1);
+        assert_eq!(st.video_recovered, 1);
+        assert_eq!(st.frames_decodable, 2);
+        // Frame 2 without its first packet is not recognised as a frame at all.
+        assert_eq!((st.frames_complete, st.last_frame), (2, Some(1)));
+        // Its packet, arriving now, is late and changes nothing.
+        let (s2, m2, p2) = late.remove(0);
+        v.on_packet(VP8.into(), s2, m2, p2, t0 + Duration::from_millis(800));
+        assert_eq!((v.st.reordered, v.st.video_lost), (1, 1));
+    }
+
     #[test]
     fn audio_gaps_and_duplicates() {
         let mut f = Feed::new();
         for seq in [10, 11, 13, 13, 12, 14] {
-            f.v.on_packet(OPUS.into(), seq, false, &[0xf8, 0]);
+            f.v.on_packet(OPUS.into(), seq, false, [0xf8, 0].into(), Instant::now());
         }
-        f.v.on_packet(5.into(), 1, false, &[0]);
+        f.v.on_packet(5.into(), 1, false, [0].into(), Instant::now());
         let st = &f.v.st;
         assert_eq!(st.audio_packets, 6);
         assert_eq!(st.audio_lost, 1);

@@ -42,6 +42,10 @@ pub struct Peer {
     /// Simulated firewall: when set, datagrams from any other source are dropped.
     pub only_from: Option<SocketAddr>,
     pub dropped: usize,
+    /// Simulated loss: (payload type, n) drops every n-th incoming RTP packet of that payload
+    /// type (read from the clear RTP header), before str0m sees it.
+    pub drop_rtp: Option<(u8, usize)>,
+    rtp_seen: usize,
     pub audio_mid: Option<Mid>,
     pub video_mid: Option<Mid>,
     pending: Option<SdpPendingOffer>,
@@ -88,6 +92,8 @@ impl Peer {
             connected: false,
             only_from: None,
             dropped: 0,
+            drop_rtp: None,
+            rtp_seen: 0,
             audio_mid: None,
             video_mid: None,
             pending: None,
@@ -297,7 +303,16 @@ impl Peer {
         let mut buf = vec![0u8; 2048];
         let input = match tokio::time::timeout(wait, self.sock.recv_from(&mut buf)).await {
             Ok(Ok((n, src))) => {
-                if self.only_from.is_some_and(|a| a != src) {
+                let lossy = match (self.drop_rtp, &buf[..n]) {
+                    (Some((pt, every)), [b0, b1, ..])
+                        if (128..=191).contains(b0) && b1 & 0x7f == pt =>
+                    {
+                        self.rtp_seen += 1;
+                        self.rtp_seen.is_multiple_of(every.max(1))
+                    }
+                    _ => false,
+                };
+                if self.only_from.is_some_and(|a| a != src) || lossy {
                     self.dropped += 1;
                     None
                 } else {
