@@ -136,6 +136,7 @@ externalIPv4=auto
 externalIPv6=2001:db8::7
 iceTcp=0
 qos-dscp=AUDIO_HIGH
+sharedUdpPort=40123
 ;enable-h265=false
 ";
 
@@ -483,6 +484,7 @@ fn module_files_are_merged_at_their_subdirectory_path() {
     );
     assert!(!c.webrtc.ice_tcp);
     assert_eq!(c.webrtc.qos_dscp.as_deref(), Some("AUDIO_HIGH"));
+    assert_eq!(c.webrtc.shared_udp_port, Some(40123));
 
     assert_eq!(
         c.base_rtp,
@@ -598,6 +600,7 @@ fn docker_env_vars_override_module_files() {
                 ("KMS_EXTERNAL_ADDRESS", "198.51.100.5"),
                 ("KMS_NETWORK_INTERFACES", "ens5"),
                 ("KMS_ICE_TCP", "1"),
+                ("KMS_SHARED_UDP_PORT", "40200"),
                 ("KMS_STUN_IP", "192.0.2.1"),
                 ("KMS_STUN_PORT", "3479"),
                 ("KMS_TURN_URL", "u:p@192.0.2.2:3478"),
@@ -626,6 +629,7 @@ fn docker_env_vars_override_module_files() {
     );
     assert_eq!(c.webrtc.network_interfaces, Some(vec!["ens5".to_owned()]));
     assert!(c.webrtc.ice_tcp);
+    assert_eq!(c.webrtc.shared_udp_port, Some(40200));
     assert_eq!(
         c.webrtc.stun_server_address,
         Some("192.0.2.1".parse().unwrap())
