@@ -4,8 +4,34 @@ use clap::Parser;
 use kurento_media_server::{config, server, setup};
 use tracing_subscriber::EnvFilter;
 
-#[tokio::main]
-async fn main() {
+/// Two runtimes: the control plane (WebSocket, JSON-RPC, the object model) on one thread, and
+/// the media workers, one per core, where every pipeline router and endpoint task runs. They talk
+/// only through channels.
+fn main() {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let built = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(cores)
+        .thread_name("media")
+        .enable_all()
+        .build()
+        .and_then(|media| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map(|control| (media, control))
+        });
+    let (media, control) = match built {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("kurento-media-server: cannot start the runtimes: {e}");
+            std::process::exit(1);
+        }
+    };
+    control.block_on(run(media.handle().clone()));
+    media.shutdown_background();
+}
+
+async fn run(media: tokio::runtime::Handle) {
     let cli = config::Cli::parse();
     let env = |k: &str| std::env::var(k).ok();
     if cli.version {
@@ -40,7 +66,9 @@ async fn main() {
     for line in cfg.startup_summary().lines() {
         tracing::info!("{line}");
     }
-    if let Err(e) = server::start(setup::options(&cfg)).await {
+    let mut opts = setup::options(&cfg);
+    opts.media_runtime = Some(media);
+    if let Err(e) = server::start(opts).await {
         eprintln!("kurento-media-server: cannot start: {e}");
         std::process::exit(1);
     }

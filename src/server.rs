@@ -38,6 +38,8 @@ pub struct ServerOptions {
     pub webrtc: crate::webrtc::EndpointConfig,
     /// `sharedUdpPort`: one UDP port for every WebRTC endpoint (bound by [`start`]).
     pub shared_udp_port: Option<u16>,
+    /// Where media tasks run; `None` = the runtime that calls [`start`].
+    pub media_runtime: Option<tokio::runtime::Handle>,
     pub property_defaults: Vec<(&'static str, &'static str, serde_json::Value)>,
 }
 
@@ -104,11 +106,16 @@ fn tls_acceptor(s: &SecureOptions) -> io::Result<tokio_rustls::TlsAcceptor> {
     Ok(tokio_rustls::TlsAcceptor::from(Arc::new(cfg)))
 }
 
-/// Binds the listeners and spawns every task on the current runtime.
+/// Binds the listeners and spawns the control tasks on the current runtime (media tasks go to
+/// `media_runtime`).
 pub async fn start(opts: ServerOptions) -> io::Result<RunningServer> {
     let (media_tx, mut media_rx) = mpsc::unbounded_channel();
+    let runtime = opts
+        .media_runtime
+        .unwrap_or_else(tokio::runtime::Handle::current);
     let mut webrtc = opts.webrtc;
     if let Some(port) = opts.shared_udp_port {
+        let _media_workers = runtime.enter();
         let shared = crate::webrtc::SharedUdp::bind(webrtc.network_interfaces.as_deref(), port)?;
         info!(
             "WebRTC media on one shared UDP port: {:?}",
@@ -117,6 +124,7 @@ pub async fn start(opts: ServerOptions) -> io::Result<RunningServer> {
         webrtc.shared_udp = Some(shared);
     }
     let env = Arc::new(MediaEnv {
+        runtime,
         webrtc,
         property_defaults: opts.property_defaults,
         events: media_tx,

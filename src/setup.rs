@@ -142,6 +142,7 @@ pub fn options(cfg: &Config) -> ServerOptions {
         allowed_origins: cfg.websocket.allowed_origins.clone(),
         webrtc,
         shared_udp_port: w.shared_udp_port,
+        media_runtime: None,
         property_defaults,
     }
 }

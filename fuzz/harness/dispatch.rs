@@ -49,6 +49,7 @@ pub fn run(data: &[u8]) {
         let mut opts = kurento_media_server::setup::default_options();
         opts.webrtc = endpoint_config();
         let env = Arc::new(MediaEnv {
+            runtime: tokio::runtime::Handle::current(),
             webrtc: opts.webrtc,
             property_defaults: opts.property_defaults,
             events: media_tx,

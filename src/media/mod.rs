@@ -37,6 +37,9 @@ pub type MediaEvent = (EndpointKey, crate::webrtc::WebRtcEvent);
 /// What the media side needs from configuration, plus the channel on which endpoints report to
 /// the control plane.
 pub struct MediaEnv {
+    /// The media workers: routers and endpoint tasks run (and their sockets register) here, so
+    /// a burst of JSON-RPC work never delays packets. `main` gives it one thread per core.
+    pub runtime: tokio::runtime::Handle,
     /// Template for new WebRTC endpoints (STUN, TURN, interfaces, ports...).
     pub webrtc: EndpointConfig,
     /// KMS property defaults that come from configuration rather than the kmd, by

@@ -12,6 +12,7 @@ pub struct PipelineState {
 
 impl PipelineState {
     pub fn new(env: &MediaEnv, id: &ObjectId) -> Self {
+        let _media_workers = env.runtime.enter();
         PipelineState {
             media: PipelineMedia::spawn(id.to_string(), env.events.clone()),
         }

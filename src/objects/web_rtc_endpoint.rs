@@ -57,6 +57,7 @@ impl WebRtcState {
             .and_then(Value::as_bool)
             .unwrap_or(false);
         let key = EndpointKey::next();
+        let _media_workers = reg.media.runtime.enter();
         let handle = webrtc::spawn_endpoint(cfg, media.event_sender(key)).map_err(|e| {
             RpcError::new(
                 ErrorKind::NotEnoughResources,
