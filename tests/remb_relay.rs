@@ -3,60 +3,17 @@
 
 mod webrtc_common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use kurento_media_server::media::{BitrateLimits, EndpointKey, PipelineMedia, Route};
-use kurento_media_server::webrtc::{spawn_endpoint, EndpointConfig, MediaKind, WebRtcHandle};
+use kurento_media_server::webrtc::MediaKind;
 use webrtc_common::*;
-
-struct Leg {
-    key: EndpointKey,
-    _handle: WebRtcHandle,
-    peer: Peer,
-}
-
-async fn leg(media: &PipelineMedia) -> Leg {
-    let key = EndpointKey::next();
-    let cfg = EndpointConfig {
-        network_interfaces: Some(vec!["lo".into()]),
-        port_range: (0, 0),
-        ..Default::default()
-    };
-    let handle = spawn_endpoint(cfg, media.event_sender(key)).unwrap();
-    media.attach(key, handle.clone());
-    let mut peer = Peer::new().await;
-    peer.host_candidate();
-    let answer = handle.process_offer(peer.create_offer()).await.unwrap();
-    peer.accept_answer(&answer);
-    handle.gather_candidates().await.unwrap();
-    Leg {
-        key,
-        _handle: handle,
-        peer,
-    }
-}
-
-/// Steps every peer until `cond` holds on them.
-async fn run(
-    legs: &mut [&mut Leg],
-    limit: Duration,
-    what: &str,
-    cond: impl Fn(&[&mut Leg]) -> bool,
-) {
-    let end = Instant::now() + limit;
-    while !cond(legs) {
-        assert!(Instant::now() < end, "timed out waiting for {what}");
-        for l in legs.iter_mut() {
-            l.peer.step(Duration::from_millis(2)).await;
-        }
-    }
-}
 
 /// Waits until the presenter (`legs[0]`) was last told `want` bps.
 async fn expect_remb(legs: &mut [&mut Leg], want: u64, what: &str) {
     // REMB carries a mantissa and an exponent: a few per mille of rounding.
     let near = |v: Option<&u64>| v.is_some_and(|v| v.abs_diff(want) <= want / 100);
-    run(legs, Duration::from_secs(5), what, |l| {
+    run_legs(legs, Duration::from_secs(5), what, |l| {
         near(l[0].peer.remb.last())
     })
     .await;
@@ -78,10 +35,10 @@ async fn viewers_remb_reaches_the_presenter_as_their_minimum_within_the_limits()
     init_log();
     let (control, _control_rx) = tokio::sync::mpsc::unbounded_channel();
     let media = PipelineMedia::spawn("remb".into(), control);
-    let mut p = leg(&media).await;
-    let mut v1 = leg(&media).await;
-    let mut v2 = leg(&media).await;
-    run(
+    let mut p = Leg::new(&media).await;
+    let mut v1 = Leg::new(&media).await;
+    let mut v2 = Leg::new(&media).await;
+    run_legs(
         &mut [&mut p, &mut v1, &mut v2],
         Duration::from_secs(10),
         "three connections",

@@ -22,6 +22,7 @@ use tokio::task::JoinHandle;
 
 use super::codec;
 use super::net;
+use super::rewrite::OutStream;
 use super::shared_udp::SharedUdp;
 use super::stun::{self, Class, Message, MessageBuilder, TransactionId};
 use super::turn::{TcpFramer, TurnClient, TurnEvent, TurnInput};
@@ -170,7 +171,7 @@ struct Actor {
 
     in_codecs: HashMap<u8, Option<(super::CodecId, Codec)>>,
     out_targets: HashMap<(MediaKind, super::CodecId), Option<(Mid, Pt)>>,
-    out_seq: HashMap<MediaKind, u64>,
+    out_streams: HashMap<MediaKind, OutStream>,
     /// Send streams whose retransmission cache has been configured.
     rtx_configured: HashSet<Mid>,
     media_started: HashSet<MediaKind>,
@@ -280,7 +281,7 @@ pub(super) fn spawn(
         tcp_conns: HashMap::new(),
         in_codecs: HashMap::new(),
         out_targets: HashMap::new(),
-        out_seq: HashMap::new(),
+        out_streams: HashMap::new(),
         rtx_configured: HashSet::new(),
         media_started: HashSet::new(),
         last_rtp: HashMap::new(),
@@ -530,16 +531,6 @@ fn candidate_addr(line: &str) -> Option<SocketAddr> {
         return None;
     }
     Some(SocketAddr::new(p[4].parse().ok()?, p[5].parse().ok()?))
-}
-
-fn extend_seq(last: Option<u64>, s: u16) -> u64 {
-    match last {
-        None => s as u64,
-        Some(l) => {
-            let delta = s.wrapping_sub(l as u16) as i16 as i64;
-            (l as i64 + delta).max(0) as u64
-        }
-    }
 }
 
 impl Actor {
@@ -1530,9 +1521,13 @@ impl Actor {
             }
             return;
         };
-        let seq = extend_seq(self.out_seq.get(&pkt.kind).copied(), pkt.seq);
-        let newest = self.out_seq.get(&pkt.kind).copied().unwrap_or(0).max(seq);
-        self.out_seq.insert(pkt.kind, newest);
+        let (seq, ts) = self.out_streams.entry(pkt.kind).or_default().rewrite(
+            pkt.ssrc,
+            pkt.seq,
+            pkt.timestamp,
+            pkt.codec.clock_rate,
+            Instant::now(),
+        );
         let len = pkt.payload.len() as u64;
         let mut api = self.rtc.direct_api();
         let Some(tx) = api.stream_tx_by_mid(mid, None) else {
@@ -1542,7 +1537,7 @@ impl Actor {
             tx.set_rtx_cache(RTX_CACHE_PACKETS, RTX_CACHE_AGE, Some(RTX_RATIO_CAP));
         }
         tx.write_rtp(
-            RtpWrite::new(pt, seq.into(), pkt.timestamp, Instant::now(), pkt.payload)
+            RtpWrite::new(pt, seq.into(), ts, Instant::now(), pkt.payload)
                 .marker(pkt.marker)
                 .nackable(pkt.kind == MediaKind::Video),
         );
@@ -1646,15 +1641,6 @@ impl Actor {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn seq_extension_handles_wrap_and_reorder() {
-        assert_eq!(extend_seq(None, 65530), 65530);
-        assert_eq!(extend_seq(Some(65535), 0), 65536);
-        assert_eq!(extend_seq(Some(65536), 65535), 65535);
-        assert_eq!(extend_seq(Some(10), 5), 5);
-        assert_eq!(extend_seq(Some(3), 65534), 0);
-    }
 
     #[test]
     fn offer_directions_are_restricted() {

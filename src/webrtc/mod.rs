@@ -7,6 +7,7 @@
 mod actor;
 mod codec;
 mod net;
+mod rewrite;
 mod shared_udp;
 pub mod stun;
 pub mod turn;

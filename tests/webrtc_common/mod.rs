@@ -35,6 +35,8 @@ pub struct Peer {
     pub sock: UdpSocket,
     pub addr: SocketAddr,
     pub received: Vec<(Mid, Pt, Vec<u8>)>,
+    /// Extended sequence number and RTP timestamp of each packet in `received`.
+    pub received_seq: Vec<(Mid, u64, u32)>,
     pub keyframe_requests: Vec<Mid>,
     /// REMB values (bps) the remote side sent us for the video we send.
     pub remb: Vec<u64>,
@@ -87,6 +89,7 @@ impl Peer {
             sock,
             addr,
             received: Vec::new(),
+            received_seq: Vec::new(),
             keyframe_requests: Vec::new(),
             remb: Vec::new(),
             connected: false,
@@ -226,6 +229,7 @@ impl Peer {
                             .stream_rx(&p.header.ssrc)
                             .map(|s| s.mid())
                             .unwrap();
+                        self.received_seq.push((mid, *p.seq_no, p.header.timestamp));
                         self.received
                             .push((mid, p.header.payload_type, p.payload.to_vec()));
                     }
@@ -549,6 +553,48 @@ pub async fn start_coturn(relay_ports: (u16, u16)) -> Coturn {
                     return coturn;
                 }
             }
+        }
+    }
+}
+
+/// An endpoint attached to a pipeline router, with the str0m peer it negotiated with.
+pub struct Leg {
+    pub key: kurento_media_server::media::EndpointKey,
+    pub handle: WebRtcHandle,
+    pub peer: Peer,
+}
+
+impl Leg {
+    pub async fn new(media: &kurento_media_server::media::PipelineMedia) -> Leg {
+        let key = kurento_media_server::media::EndpointKey::next();
+        let cfg = EndpointConfig {
+            network_interfaces: Some(vec!["lo".into()]),
+            port_range: (0, 0),
+            ..Default::default()
+        };
+        let handle = spawn_endpoint(cfg, media.event_sender(key)).unwrap();
+        media.attach(key, handle.clone());
+        let mut peer = Peer::new().await;
+        peer.host_candidate();
+        let answer = handle.process_offer(peer.create_offer()).await.unwrap();
+        peer.accept_answer(&answer);
+        handle.gather_candidates().await.unwrap();
+        Leg { key, handle, peer }
+    }
+}
+
+/// Steps every leg's peer until `cond` holds on them; panics with `what` after `limit`.
+pub async fn run_legs(
+    legs: &mut [&mut Leg],
+    limit: Duration,
+    what: &str,
+    cond: impl Fn(&[&mut Leg]) -> bool,
+) {
+    let end = Instant::now() + limit;
+    while !cond(legs) {
+        assert!(Instant::now() < end, "timed out waiting for {what}");
+        for l in legs.iter_mut() {
+            l.peer.step(Duration::from_millis(2)).await;
         }
     }
 }
