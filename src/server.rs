@@ -139,6 +139,7 @@ pub async fn start(opts: ServerOptions) -> io::Result<RunningServer> {
     let tcfg = Arc::new(TransportConfig {
         path: opts.path.clone(),
         max_request_bytes: opts.limits.max_request_bytes,
+        max_requests_in_flight: opts.limits.max_requests_in_flight,
         access_token: opts.access_token.clone(),
         allowed_origins: opts.allowed_origins.clone(),
     });

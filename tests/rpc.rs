@@ -685,3 +685,50 @@ async fn allowed_origins_when_configured() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_past_the_in_flight_limit_are_refused_and_the_connection_lives_on() {
+    let mut o = kurento_media_server::setup::default_options();
+    o.port = Some(0);
+    o.address = Some("127.0.0.1".parse().unwrap());
+    o.limits.max_requests_in_flight = 1;
+    let s = start(o).await.unwrap();
+    let mut c = Client::new(s.ws_addr.unwrap()).await;
+    // One burst, one write: the reader takes the frames faster than pipelines are created.
+    let n = 50u64;
+    let mut burst = Vec::new();
+    for id in 1..=n {
+        burst.push(Message::text(
+            json!({"jsonrpc":"2.0","id":id,"method":"create","params":{"type":"MediaPipeline"}})
+                .to_string(),
+        ));
+    }
+    let mut frames = futures_util::stream::iter(burst.into_iter().map(Ok));
+    c.ws.send_all(&mut frames).await.unwrap();
+    let (mut ok, mut refused) = (0, 0);
+    let mut ids = std::collections::HashSet::new();
+    for _ in 0..n {
+        let r = c.recv().await;
+        assert!(
+            ids.insert(r["id"].as_u64().unwrap()),
+            "one reply per request: {r}"
+        );
+        if r.get("result").is_some() {
+            ok += 1;
+        } else {
+            assert_eq!(r["error"]["code"], json!(40009), "{r}");
+            assert!(
+                r["error"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("maxRequestsInFlight"),
+                "{r}"
+            );
+            refused += 1;
+        }
+    }
+    assert!(ok >= 1 && refused >= 1, "{ok} created, {refused} refused");
+    // The connection still works.
+    let r = c.call("create", json!({"type":"MediaPipeline"})).await;
+    assert!(r.get("result").is_some(), "{r}");
+}

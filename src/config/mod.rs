@@ -203,6 +203,8 @@ pub struct Limits {
     pub max_elements_per_pipeline: usize,
     /// `maxRequestBytes`: largest JSON-RPC request accepted (larger ones get an error reply).
     pub max_request_bytes: usize,
+    /// `maxRequestsInFlight`: requests of one connection being processed at once.
+    pub max_requests_in_flight: usize,
 }
 
 impl Default for Limits {
@@ -213,6 +215,7 @@ impl Default for Limits {
             max_pipelines: 10_000,
             max_elements_per_pipeline: 2_000,
             max_request_bytes: 16 << 20,
+            max_requests_in_flight: 256,
         }
     }
 }
@@ -856,6 +859,7 @@ fn resources_config(tree: &ConfigTree) -> Result<ResourcesConfig, ConfigError> {
                     d.max_elements_per_pipeline,
                 )?,
                 max_request_bytes: n("maxRequestBytes", d.max_request_bytes)?,
+                max_requests_in_flight: n("maxRequestsInFlight", d.max_requests_in_flight)?,
             }
         },
     })

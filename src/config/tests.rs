@@ -861,11 +861,12 @@ fn resource_limits_are_read_and_checked() {
     let fx = Fixture::new();
     fx.write(
         "kurento.conf.json",
-        r#"{"mediaServer":{"net":{"websocket":{"port":8888}},"resources":{"limits":{"maxSessions":3,"maxRequestBytes":1000}}}}"#,
+        r#"{"mediaServer":{"net":{"websocket":{"port":8888}},"resources":{"limits":{"maxSessions":3,"maxRequestBytes":1000,"maxRequestsInFlight":7}}}}"#,
     );
     let c = fx.load(&[], &[]).unwrap();
     assert_eq!(c.resources.limits.max_sessions, 3);
     assert_eq!(c.resources.limits.max_request_bytes, 1000);
+    assert_eq!(c.resources.limits.max_requests_in_flight, 7);
     assert_eq!(
         c.resources.limits.max_pipelines,
         Limits::default().max_pipelines

@@ -123,6 +123,20 @@ impl Dispatcher {
         }
     }
 
+    /// Answers a request that arrived while the connection already had `limit` in flight.
+    pub fn refuse_in_flight(&self, conn: &ConnHandle, text: &str, limit: usize) {
+        let err = limit_error("maxRequestsInFlight", limit);
+        match jsonrpc::Request::decode(text) {
+            // A notification has no reply to carry the refusal.
+            Ok(req) => {
+                if let Some(id) = req.id {
+                    conn.send_value(&jsonrpc::response_err(Some(&id), &err));
+                }
+            }
+            Err(e) => conn.send_value(&jsonrpc::response_err(e.id.as_ref(), &e.error)),
+        }
+    }
+
     async fn handle_request(
         &self,
         conn: &ConnHandle,

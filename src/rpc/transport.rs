@@ -35,6 +35,8 @@ pub const OUTBOUND_QUEUE: usize = 4096;
 pub struct TransportConfig {
     pub path: String,
     pub max_request_bytes: usize,
+    /// Requests of one connection processed at once; more get 40009 at once.
+    pub max_requests_in_flight: usize,
     /// When set, `?access_token=` must carry it (an opt-in for servers exposed beyond the
     /// application; KMS itself ignores the token).
     pub access_token: Option<String>,
@@ -309,6 +311,9 @@ async fn run_connection<S>(
         let _ = sink.close().await;
     });
     let reader_shutdown = conn.shutdown_signal();
+    // Requests run concurrently, as KMS's worker pool does; a client that sends faster than they
+    // finish gets refusals instead of an ever-growing pile of tasks.
+    let in_flight = Arc::new(tokio::sync::Semaphore::new(cfg.max_requests_in_flight));
     loop {
         let msg = tokio::select! {
             m = source.next() => match m {
@@ -349,10 +354,16 @@ async fn run_connection<S>(
             );
             continue;
         }
+        let Ok(permit) = in_flight.clone().try_acquire_owned() else {
+            dispatcher.refuse_in_flight(&conn, &text, cfg.max_requests_in_flight);
+            continue;
+        };
         let d = dispatcher.clone();
         let c = conn.clone();
-        // Requests run concurrently, as KMS's worker pool does; replies may interleave.
-        tokio::spawn(async move { d.handle_text(&c, &text).await });
+        tokio::spawn(async move {
+            d.handle_text(&c, &text).await;
+            drop(permit);
+        });
     }
     dispatcher.connection_closed(&conn);
     conn.close();
