@@ -12,7 +12,7 @@
 #   FUZZ_ALLOW_HOST_NETWORK=1        run the network-touching targets without a network namespace
 #
 # cargo-fuzz needs nightly flags; on a stable toolchain RUSTC_BOOTSTRAP=1 unlocks them.
-# The dispatch, sdp_offer and ice_candidate targets open real UDP sockets and str0m sends ICE checks
+# The dispatch, sdp_offer, ice_candidate and rtp_rtcp targets open real UDP sockets and str0m sends ICE checks
 # to whatever candidates the fuzzer invents, so they run in a private network namespace that has
 # only loopback (`unshare -n`, needs root or user namespaces); without one they are skipped.
 set -euo pipefail
@@ -32,7 +32,7 @@ fi
 
 sanitizer="${FUZZ_SANITIZER:-none}"
 targets="${FUZZ_TARGETS:-$(ls fuzz_targets | sed -n 's/\.rs$//p' | sort)}"
-network_targets=" dispatch sdp_offer ice_candidate "
+network_targets=" dispatch sdp_offer ice_candidate rtp_rtcp "
 
 echo "== building fuzz targets (sanitizer: $sanitizer)"
 RUSTC_BOOTSTRAP=1 cargo fuzz build --release --debug-assertions --sanitizer "$sanitizer"
