@@ -183,10 +183,16 @@ mod tests {
     #[test]
     fn content_length_body() {
         let r = b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\n{}\r\n";
-        assert_eq!(parse_response(r, false).unwrap(), Some((200, b"{}\r\n".to_vec())));
+        assert_eq!(
+            parse_response(r, false).unwrap(),
+            Some((200, b"{}\r\n".to_vec()))
+        );
         let partial = b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n{}";
         assert_eq!(parse_response(partial, true).unwrap(), None);
-        assert_eq!(parse_response(b"HTTP/1.1 200 OK\r\nConte", true).unwrap(), None);
+        assert_eq!(
+            parse_response(b"HTTP/1.1 200 OK\r\nConte", true).unwrap(),
+            None
+        );
     }
 
     #[test]
@@ -198,14 +204,21 @@ mod tests {
         );
         let partial = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab";
         assert_eq!(parse_response(partial, true).unwrap(), None);
-        assert!(parse_response(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", false).is_err());
+        assert!(parse_response(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+            false
+        )
+        .is_err());
     }
 
     #[test]
     fn close_delimited_body() {
         let r = b"HTTP/1.0 200 OK\r\n\r\n[1]";
         assert_eq!(parse_response(r, false).unwrap(), None);
-        assert_eq!(parse_response(r, true).unwrap(), Some((200, b"[1]".to_vec())));
+        assert_eq!(
+            parse_response(r, true).unwrap(),
+            Some((200, b"[1]".to_vec()))
+        );
     }
 
     #[test]

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use str0m::change::{SdpAnswer, SdpOffer};
 use str0m::media::{Direction, MediaKind};
+use str0m::Input;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
@@ -129,7 +130,12 @@ impl Janus {
 
     /// Sends a plugin message and returns the plugin's reply event (which carries `jsep`, if
     /// any): synchronous requests answer in the POST response, the others on the long poll.
-    async fn message(&self, handle: u64, body: Value, jsep: Option<Value>) -> Result<Value, String> {
+    async fn message(
+        &self,
+        handle: u64,
+        body: Value,
+        jsep: Option<Value>,
+    ) -> Result<Value, String> {
         let tx = self.transaction();
         let mut m = json!({"janus": "message", "transaction": tx, "body": body});
         if let Some(j) = jsep {
@@ -279,7 +285,9 @@ fn jsep_sdp<'a>(ev: &'a Value, ty: &str) -> Result<&'a str, String> {
     if j["type"] != ty {
         return Err(format!("expected a jsep {ty}, got {j}"));
     }
-    j["sdp"].as_str().ok_or_else(|| format!("jsep {ty} without sdp"))
+    j["sdp"]
+        .as_str()
+        .ok_or_else(|| format!("jsep {ty} without sdp"))
 }
 
 /// Forwards a handle's events: remote candidates to the peer (in the shape `Net` reads),
@@ -341,8 +349,8 @@ async fn publish(
     }
     let (peer_tx, peer_rx) = mpsc::unbounded_channel();
     route_handle_events(h, events, peer_tx, Some(up));
-    let (mut net, cand) = Net::bind(peer::new_rtc(false), peer_rx).await?;
-    let mut api = net.rtc.sdp_api();
+    let mut rtc = peer::new_rtc(false);
+    let mut api = rtc.sdp_api();
     let audio = api.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None);
     let video = api.add_media(MediaKind::Video, Direction::SendOnly, None, None, None);
     let (offer, pending) = api.apply().ok_or("no SDP changes to offer")?;
@@ -355,13 +363,14 @@ async fn publish(
         )
         .await?;
     debug!(handle = h, "answer from Janus: {}", ev["jsep"]["sdp"]);
-    let answer = SdpAnswer::from_sdp_string(jsep_sdp(&ev, "answer")?)
-        .map_err(|e| format!("bad answer: {e}"))?;
-    net.rtc
-        .sdp_api()
+    let answer_sdp = jsep_sdp(&ev, "answer")?;
+    let answer = SdpAnswer::from_sdp_string(answer_sdp).map_err(|e| format!("bad answer: {e}"))?;
+    rtc.sdp_api()
         .accept_answer(pending, answer)
         .map_err(|e| format!("answer not accepted: {e}"))?;
+    let (mut net, cand) = Net::bind(rtc, peer_ip(answer_sdp)?, peer_rx).await?;
     j.trickle_local(h, &cand, &audio.to_string()).await?;
+    start_ice(&mut net)?;
     debug!(handle = h, %feed, "publisher configured");
     Ok((net, feed.to_string(), audio, video))
 }
@@ -383,7 +392,7 @@ async fn subscribe(j: &Janus, room: u64, feed: &str) -> Result<Net, String> {
     let offer_sdp = jsep_sdp(&ev, "offer")?;
     let offer =
         SdpOffer::from_sdp_string(offer_sdp).map_err(|e| format!("bad offer from Janus: {e}"))?;
-    let (mut net, cand) = Net::bind(peer::new_rtc(true), peer_rx).await?;
+    let (mut net, cand) = Net::bind(peer::new_rtc(true), peer_ip(offer_sdp)?, peer_rx).await?;
     let answer = net
         .rtc
         .sdp_api()
@@ -397,8 +406,37 @@ async fn subscribe(j: &Janus, room: u64, feed: &str) -> Result<Net, String> {
     )
     .await?;
     j.trickle_local(h, &cand, &first_mid(offer_sdp)).await?;
+    start_ice(&mut net)?;
     debug!(handle = h, "subscriber started");
     Ok(net)
+}
+
+/// The address our peer binds to: the one of Janus's first IPv4 UDP candidate.
+///
+/// Janus 1.1 never gathers on loopback interfaces (its ICE setup skips `IFF_LOOPBACK`, and
+/// `ice_enforce_list = "lo"` cannot override that), so it offers the host's other addresses
+/// only, and libnice does not answer checks coming from 127.0.0.1 to them. Binding our peer
+/// to the very address Janus advertises keeps both ends on one local address: the bind fails
+/// unless the address belongs to this host, and the kernel delivers such traffic over `lo`.
+fn peer_ip(sdp: &str) -> Result<std::net::IpAddr, String> {
+    sdp.lines()
+        .filter_map(|l| l.trim_end().strip_prefix("a=candidate:"))
+        .filter_map(|c| {
+            let f: Vec<&str> = c.split_whitespace().collect();
+            let udp = f.get(2)?.eq_ignore_ascii_case("udp");
+            let ip: std::net::IpAddr = f.get(4)?.parse().ok()?;
+            (udp && ip.is_ipv4()).then_some(ip)
+        })
+        .next()
+        .ok_or_else(|| "Janus offered no IPv4 UDP candidate".to_string())
+}
+
+/// Janus's candidates came inside its SDP, so no trickle event will wake the peer, and str0m
+/// starts its connectivity checks only on an input: give it the first tick.
+fn start_ice(net: &mut Net) -> Result<(), String> {
+    net.rtc
+        .handle_input(Input::Timeout(Instant::now()))
+        .map_err(|e| format!("start ICE: {e}"))
 }
 
 /// The first m-line's `a=mid`, which our bundled candidate is signalled against.
@@ -501,7 +539,8 @@ mod tests {
 
     #[test]
     fn replies_and_errors() {
-        let ok = json!({"janus": "event", "plugindata": {"data": {"videoroom": "joined", "id": 5}}});
+        let ok =
+            json!({"janus": "event", "plugindata": {"data": {"videoroom": "joined", "id": 5}}});
         assert_eq!(plugin_data(&ok).unwrap()["id"], 5);
         let err = json!({"janus": "event", "plugindata": {"data": {"error_code": 428, "error": "No such feed"}}});
         assert!(plugin_data(&err).unwrap_err().contains("428"));
@@ -517,5 +556,15 @@ mod tests {
         assert_eq!(first_mid(sdp), "a0");
         assert!(jsep_sdp(&ev, "answer").is_err());
         assert_eq!(first_mid("v=0\r\n"), "0");
+    }
+
+    #[test]
+    fn peer_ip_is_janus_first_ipv4_udp_candidate() {
+        let sdp = "v=0\r\na=candidate:2 1 udp 2015363583 fd00::2 20557 typ host\r\n\
+                   a=candidate:9 1 tcp 1015363583 192.0.2.9 9 typ host tcptype active\r\n\
+                   a=candidate:1 1 udp 2015363327 192.0.2.2 22044 typ host\r\n";
+        assert_eq!(peer_ip(sdp), Ok("192.0.2.2".parse().unwrap()));
+        assert!(peer_ip("v=0\r\na=candidate:1 1 udp 1 fd00::2 1 typ host\r\n").is_err());
+        assert!(peer_ip("a=candidate:garbage").is_err());
     }
 }

@@ -168,8 +168,16 @@ pub(crate) type Announce = tokio::sync::oneshot::Sender<Result<(String, Instant)
 /// `spawn_viewer(presenter id, late, setup permit, stop)` one viewer task.
 pub(crate) async fn run_on(
     cfg: &Config,
-    spawn_presenter: impl FnOnce(Announce, watch::Receiver<bool>) -> JoinHandle<Result<PresenterStats, String>>,
-    spawn_viewer: impl Fn(&str, bool, Option<OwnedSemaphorePermit>, watch::Receiver<bool>) -> JoinHandle<ViewerStats>,
+    spawn_presenter: impl FnOnce(
+        Announce,
+        watch::Receiver<bool>,
+    ) -> JoinHandle<Result<PresenterStats, String>>,
+    spawn_viewer: impl Fn(
+        &str,
+        bool,
+        Option<OwnedSemaphorePermit>,
+        watch::Receiver<bool>,
+    ) -> JoinHandle<ViewerStats>,
 ) -> Result<Report, String> {
     let start = Instant::now();
     let (stop_sampler, sampler_rx) = watch::channel(false);

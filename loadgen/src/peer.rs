@@ -637,9 +637,15 @@ pub async fn viewer(
     stop: watch::Receiver<bool>,
 ) -> ViewerStats {
     let sig = async {
-        signal(&rpc, &pipeline, Direction::RecvOnly, true, Some(&presenter_ep))
-            .await
-            .map(|(net, _ep, _, _)| net)
+        signal(
+            &rpc,
+            &pipeline,
+            Direction::RecvOnly,
+            true,
+            Some(&presenter_ep),
+        )
+        .await
+        .map(|(net, _ep, _, _)| net)
     };
     viewer_with(sig, late, epoch, setup_done, stop).await
 }
@@ -707,16 +713,17 @@ pub(crate) async fn viewer_with(
 }
 
 impl Net {
-    /// A peer on a fresh UDP socket on 127.0.0.1, with its host candidate added to `rtc`;
-    /// returns the candidate line to signal. Remote candidates arrive on `events` in the
-    /// Kurento `IceCandidateFound` shape (`data.candidate.candidate`).
+    /// A peer on a fresh UDP socket on `ip` (a local address: bind fails otherwise), with its
+    /// host candidate added to `rtc`; returns the candidate line to signal. Remote candidates
+    /// arrive on `events` in the Kurento `IceCandidateFound` shape (`data.candidate.candidate`).
     pub(crate) async fn bind(
         mut rtc: Rtc,
+        ip: std::net::IpAddr,
         events: mpsc::UnboundedReceiver<Value>,
     ) -> Result<(Net, String), String> {
-        let sock = UdpSocket::bind("127.0.0.1:0")
+        let sock = UdpSocket::bind((ip, 0))
             .await
-            .map_err(|e| format!("bind UDP: {e}"))?;
+            .map_err(|e| format!("bind UDP on {ip}: {e}"))?;
         let addr = sock.local_addr().map_err(|e| e.to_string())?;
         let cand = Candidate::host(addr, "udp").map_err(|e| e.to_string())?;
         let cand = rtc
