@@ -137,6 +137,7 @@ impl Janus {
         jsep: Option<Value>,
     ) -> Result<Value, String> {
         let tx = self.transaction();
+        let what = body["request"].as_str().unwrap_or("message").to_string();
         let mut m = json!({"janus": "message", "transaction": tx, "body": body});
         if let Some(j) = jsep {
             m["jsep"] = j;
@@ -163,7 +164,7 @@ impl Janus {
                 match w {
                     Ok(Ok(ev)) => ev,
                     Ok(Err(_)) => return Err("session closed before the reply".into()),
-                    Err(_) => return Err(format!("no reply to {} within 20 s", body_request(&r))),
+                    Err(_) => return Err(format!("no reply to {what} within {REQUEST_TIMEOUT:?}")),
                 }
             }
             _ => {
@@ -273,10 +274,6 @@ impl Janus {
             Err(e) => warn!("destroy session: {e}"),
         }
     }
-}
-
-fn body_request(r: &Value) -> String {
-    r["transaction"].as_str().unwrap_or("request").to_string()
 }
 
 /// The SDP of a reply's `jsep`, if it is of type `ty`.
