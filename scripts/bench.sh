@@ -15,6 +15,8 @@
 #   SERVER_CORE / GEN_CORE   cores for the server and the generator [1 / 0]
 #   PORT          our server's WebSocket port [28888];  JANUS_PORT  Janus HTTP port [8088]
 #   OUT           results file [target/bench/results.json];  SVG  plot [docs/bench.svg]
+#   EVENT_LOOPS, ICE_IP      passed to scripts/janus-conf.sh (Janus media threads; address
+#                 Janus gathers on, by default this host's first global IPv4)
 #   BUILD=0       skip the build;  PROFILE  cargo profile whose binaries run [release]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -118,7 +120,10 @@ def cmd(*a):
 meta = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "host": platform.node(), "cpus": os.cpu_count(), "kernel": platform.release(),
         "commit": cmd("git", "rev-parse", "--short", "HEAD"),
-        "janus": cmd("dpkg-query", "-W", "-f=${Version}", "janus")}
+        "janus": cmd("dpkg-query", "-W", "-f=${Version}", "janus"),
+        "janus_event_loops": os.environ.get("EVENT_LOOPS"),
+        "duration_s": float(os.environ.get("DURATION", "15")),
+        "late_joiners": int(os.environ.get("LATE", "2"))}
 json.dump({"meta": meta, "runs": []}, open(sys.argv[1], "w"), indent=1)
 EOF
 
