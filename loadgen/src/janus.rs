@@ -1,7 +1,7 @@
 //! The same one-to-many scenario against Janus's VideoRoom plugin, over Janus's HTTP REST API
 //! with long polling, so the two servers are measured with the same media and the same viewers.
 //!
-//! Sequence (see /work/shared/test-peers.md §2): create a session and a control handle, create
+//! Sequence: create a session and a control handle, create
 //! a room; the presenter attaches, joins as publisher (its `id` is the feed), configures with
 //! our sendonly offer and trickles its candidate; once Janus reports `webrtcup` and video
 //! `receiving`, each viewer attaches its own handle, joins as subscriber of the feed, gets an
@@ -311,9 +311,8 @@ fn route_handle_events(
                         receiving = true;
                     }
                 }
-                Some("hangup") | Some("slowlink") | Some("detached") => {
-                    warn!(handle, "Janus: {ev}")
-                }
+                // A PeerConnection going away mid-run shows in the report as loss; say why.
+                Some("hangup") | Some("detached") => warn!(handle, "Janus: {ev}"),
                 _ => debug!(handle, "Janus event: {ev}"),
             }
             if webrtcup && receiving {
