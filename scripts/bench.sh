@@ -83,6 +83,11 @@ printf '{"mediaServer":{"net":{"websocket":{"port":%s}}}}\n' "$port" > "$tmp/our
 echo 'networkInterfaces=lo' > "$tmp/ours/modules/kurento/WebRtcEndpoint.conf.ini"
 scripts/janus-conf.sh "$tmp/janus" "$janus_port"
 
+port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+for p in "$port" "$janus_port"; do
+    if port_busy "$p"; then log "port $p is already in use: stop what listens there, or set PORT / JANUS_PORT"; exit 1; fi
+done
+
 start_server() { # $1 = ours | janus; sets server_pid and url, waits until it answers
     case $1 in
     ours)
@@ -90,7 +95,7 @@ start_server() { # $1 = ours | janus; sets server_pid and url, waits until it an
             > "$tmp/ours-$2.log" 2>&1 &
         server_pid=$!
         url="ws://127.0.0.1:$port/kurento"
-        ready() { (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; }
+        ready() { port_busy "$port"; }
         ;;
     janus)
         taskset -c "$server_core" janus -F "$tmp/janus" -C "$tmp/janus/janus.jcfg" -o \
