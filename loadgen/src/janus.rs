@@ -238,8 +238,12 @@ impl Janus {
                     failures = 0;
                     evs.into_iter().for_each(|e| self.dispatch(e));
                 }
-                Ok(ev) if ev["janus"] == "keepalive" => failures = 0,
-                Ok(ev) => self.dispatch(ev),
+                Ok(ev) => {
+                    failures = 0;
+                    if ev["janus"] != "keepalive" {
+                        self.dispatch(ev);
+                    }
+                }
                 Err(e) => {
                     failures += 1;
                     warn!("long poll: {e}");
