@@ -6,6 +6,8 @@
 //! at the viewers what arrives: packets, loss, complete/decodable frames, added latency, and
 //! time to first keyframe for late joiners. See `loadgen/README.md` for what each figure means.
 
+mod http;
+pub mod janus;
 mod peer;
 mod procstat;
 mod reorder;
@@ -16,7 +18,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 pub use peer::{PresenterStats, ViewerStats};
@@ -141,7 +144,33 @@ pub async fn run(cfg: Config) -> Result<Report, String> {
     .await?;
     let pipeline = rpc.create("MediaPipeline", json!({})).await?;
     info!(%pipeline, "pipeline created");
-    let r = run_on(&cfg, &rpc, &pipeline, epoch).await;
+    let r = run_on(
+        &cfg,
+        |announce, stop| {
+            tokio::spawn(peer::presenter(
+                rpc.clone(),
+                pipeline.clone(),
+                announce,
+                cfg.bitrate_kbps,
+                epoch,
+                cfg.presenter_ip.unwrap_or(cfg.local_ip),
+                stop,
+            ))
+        },
+        |presenter_ep, late, permit, stop| {
+            tokio::spawn(peer::viewer(
+                rpc.clone(),
+                pipeline.clone(),
+                presenter_ep.to_string(),
+                late,
+                epoch,
+                cfg.local_ip,
+                permit,
+                stop,
+            ))
+        },
+    )
+    .await;
     if let Err(e) = rpc.release(&pipeline).await {
         warn!("release pipeline: {e}");
     }
@@ -149,11 +178,23 @@ pub async fn run(cfg: Config) -> Result<Report, String> {
     r
 }
 
-async fn run_on(
+/// Tells the scenario the presenter is connected (and the id viewers attach to), or why not.
+pub(crate) type Announce = tokio::sync::oneshot::Sender<Result<(String, Instant), String>>;
+
+/// The scenario, whatever the server protocol: `spawn_presenter` starts the presenter task,
+/// `spawn_viewer(presenter id, late, setup permit, stop)` one viewer task.
+pub(crate) async fn run_on(
     cfg: &Config,
-    rpc: &Arc<rpc::Rpc>,
-    pipeline: &str,
-    epoch: Instant,
+    spawn_presenter: impl FnOnce(
+        Announce,
+        watch::Receiver<bool>,
+    ) -> JoinHandle<Result<PresenterStats, String>>,
+    spawn_viewer: impl Fn(
+        &str,
+        bool,
+        Option<OwnedSemaphorePermit>,
+        watch::Receiver<bool>,
+    ) -> JoinHandle<ViewerStats>,
 ) -> Result<Report, String> {
     let start = Instant::now();
     let (stop_sampler, sampler_rx) = watch::channel(false);
@@ -163,15 +204,7 @@ async fn run_on(
 
     let (stop_presenter, presenter_rx) = watch::channel(false);
     let (ep_tx, ep_rx) = tokio::sync::oneshot::channel();
-    let presenter = tokio::spawn(peer::presenter(
-        rpc.clone(),
-        pipeline.to_string(),
-        ep_tx,
-        cfg.bitrate_kbps,
-        epoch,
-        cfg.presenter_ip.unwrap_or(cfg.local_ip),
-        presenter_rx,
-    ));
+    let presenter = spawn_presenter(ep_tx, presenter_rx);
     let presenter_ep = match tokio::time::timeout(Duration::from_secs(20), ep_rx).await {
         Ok(Ok(Ok((ep, _)))) => ep,
         Ok(Ok(Err(e))) => return Err(format!("presenter: {e}")),
@@ -189,18 +222,8 @@ async fn run_on(
     let (stop_viewers, viewers_rx) = watch::channel(false);
     let setup = Arc::new(Semaphore::new(cfg.setup_concurrency.max(1)));
     let mut handles = Vec::new();
-    let spawn_viewer = |late: bool, permit| {
-        tokio::spawn(peer::viewer(
-            rpc.clone(),
-            pipeline.to_string(),
-            presenter_ep.clone(),
-            late,
-            epoch,
-            cfg.local_ip,
-            permit,
-            viewers_rx.clone(),
-        ))
-    };
+    let spawn_viewer =
+        |late: bool, permit| spawn_viewer(&presenter_ep, late, permit, viewers_rx.clone());
     for _ in 0..cfg.viewers {
         let permit = setup.clone().acquire_owned().await.ok();
         handles.push(spawn_viewer(false, permit));

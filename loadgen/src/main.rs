@@ -2,14 +2,26 @@
 
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{Parser, ValueEnum};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Target {
+    /// Kurento JSON-RPC over WebSocket (this server, or KMS).
+    Kurento,
+    /// Janus VideoRoom over its HTTP REST API with long polling.
+    Janus,
+}
 
 #[derive(Parser, Debug)]
 #[command(name = "kurento-loadgen", version, about)]
 struct Args {
-    /// Kurento JSON-RPC WebSocket URL.
-    #[arg(long, default_value = "ws://127.0.0.1:8888/kurento")]
-    url: String,
+    /// Server protocol: the one2many topology over Kurento JSON-RPC, or a Janus VideoRoom.
+    #[arg(long, value_enum, default_value_t = Target::Kurento)]
+    target: Target,
+    /// Server URL [default: ws://127.0.0.1:8888/kurento, or http://127.0.0.1:8088/janus
+    /// with --target janus].
+    #[arg(long)]
+    url: Option<String>,
     /// Viewers connected before the measurement starts.
     #[arg(long, default_value_t = 10)]
     viewers: usize,
@@ -45,7 +57,13 @@ fn main() -> std::process::ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cfg = loadgen::Config {
-        url: args.url,
+        url: args.url.unwrap_or_else(|| {
+            match args.target {
+                Target::Kurento => "ws://127.0.0.1:8888/kurento",
+                Target::Janus => "http://127.0.0.1:8088/janus",
+            }
+            .into()
+        }),
         viewers: args.viewers,
         late_joiners: args.late_joiners,
         duration: Duration::from_secs(args.duration),
@@ -66,7 +84,13 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    match rt.block_on(loadgen::run(cfg)) {
+    let run = async {
+        match args.target {
+            Target::Kurento => loadgen::run(cfg).await,
+            Target::Janus => loadgen::janus::run(cfg).await,
+        }
+    };
+    match rt.block_on(run) {
         Ok(r) => {
             if args.json {
                 println!("{:#}", r.to_json());

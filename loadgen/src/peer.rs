@@ -34,15 +34,15 @@ pub fn now_us(epoch: Instant) -> u64 {
     Instant::now().saturating_duration_since(epoch).as_micros() as u64
 }
 
-struct Net {
-    rtc: Rtc,
+pub(crate) struct Net {
+    pub(crate) rtc: Rtc,
     sock: UdpSocket,
     addr: SocketAddr,
     events: mpsc::UnboundedReceiver<Value>,
     buf: Vec<u8>,
 }
 
-fn new_rtc(rtp_mode: bool) -> Rtc {
+pub(crate) fn new_rtc(rtp_mode: bool) -> Rtc {
     Rtc::builder()
         .clear_codecs()
         .enable_vp8(true)
@@ -52,7 +52,7 @@ fn new_rtc(rtp_mode: bool) -> Rtc {
 }
 
 /// Removes candidate lines: candidates travel by trickle only, as with browsers.
-fn strip_candidates(sdp: &str) -> String {
+pub(crate) fn strip_candidates(sdp: &str) -> String {
     sdp.split_inclusive('\n')
         .filter(|l| !l.starts_with("a=candidate") && !l.starts_with("a=end-of-candidates"))
         .collect()
@@ -246,10 +246,22 @@ pub async fn presenter(
     bitrate_kbps: u32,
     epoch: Instant,
     local_ip: IpAddr,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) -> Result<PresenterStats, String> {
     let r = signal(&rpc, &pipeline, Direction::SendOnly, false, None, local_ip).await;
-    let (mut net, ep_id, audio_mid, video_mid) = match r {
+    presenter_with(r, presenter_ep, bitrate_kbps, epoch, stop).await
+}
+
+/// The presenter's media loop on a peer already signalled (by whichever server protocol):
+/// `signalled` is (peer, id announced to the viewers, audio mid, video mid).
+pub(crate) async fn presenter_with(
+    signalled: Result<(Net, String, Mid, Mid), String>,
+    presenter_ep: tokio::sync::oneshot::Sender<Result<(String, Instant), String>>,
+    bitrate_kbps: u32,
+    epoch: Instant,
+    mut stop: watch::Receiver<bool>,
+) -> Result<PresenterStats, String> {
+    let (mut net, ep_id, audio_mid, video_mid) = match signalled {
         Ok(x) => x,
         Err(e) => {
             let _ = presenter_ep.send(Err(e.clone()));
@@ -666,16 +678,40 @@ pub async fn viewer(
     epoch: Instant,
     local_ip: IpAddr,
     setup_done: Option<tokio::sync::OwnedSemaphorePermit>,
+    stop: watch::Receiver<bool>,
+) -> ViewerStats {
+    let sig = async {
+        signal(
+            &rpc,
+            &pipeline,
+            Direction::RecvOnly,
+            true,
+            Some(&presenter_ep),
+            local_ip,
+        )
+        .await
+        .map(|(net, _ep, _, video_mid)| (net, video_mid))
+    };
+    viewer_with(sig, late, epoch, setup_done, stop).await
+}
+
+/// A viewer whose peer (RTP mode) and video mid come out of `signalling`, which may offer or
+/// answer.
+pub(crate) async fn viewer_with(
+    signalling: impl std::future::Future<Output = Result<(Net, Mid), String>>,
+    late: bool,
+    epoch: Instant,
+    setup_done: Option<tokio::sync::OwnedSemaphorePermit>,
     mut stop: watch::Receiver<bool>,
 ) -> ViewerStats {
     let join = Instant::now();
     let mut v = Viewer::new(late, epoch, join, reorder::DEFAULT_WAIT);
     let sig = tokio::select! {
-        r = signal(&rpc, &pipeline, Direction::RecvOnly, true, Some(&presenter_ep), local_ip) => r,
+        r = signalling => r,
         _ = stop.changed() => Err("stopped before signalling finished".into()),
     };
     let (mut net, video_mid) = match sig {
-        Ok((net, _ep, _, video_mid)) => (net, video_mid),
+        Ok(x) => x,
         Err(e) => {
             v.st.error = Some(e);
             return v.st;
@@ -734,6 +770,35 @@ pub async fn viewer(
         v.st.active_secs = c.elapsed().as_secs_f64();
     }
     v.st
+}
+
+impl Net {
+    /// A peer on a fresh UDP socket on `ip` (a local address: bind fails otherwise), with its
+    /// host candidate added to `rtc`; returns the candidate line to signal. Remote candidates
+    /// arrive on `events` in the Kurento `IceCandidateFound` shape (`data.candidate.candidate`).
+    pub(crate) async fn bind(
+        mut rtc: Rtc,
+        ip: std::net::IpAddr,
+        events: mpsc::UnboundedReceiver<Value>,
+    ) -> Result<(Net, String), String> {
+        let sock = UdpSocket::bind((ip, 0))
+            .await
+            .map_err(|e| format!("bind UDP on {ip}: {e}"))?;
+        let addr = sock.local_addr().map_err(|e| e.to_string())?;
+        let cand = Candidate::host(addr, "udp").map_err(|e| e.to_string())?;
+        let cand = rtc
+            .add_local_candidate(cand)
+            .ok_or("local candidate rejected")?
+            .to_sdp_string();
+        let net = Net {
+            rtc,
+            sock,
+            addr,
+            events,
+            buf: vec![0u8; 2048],
+        };
+        Ok((net, cand))
+    }
 }
 
 #[cfg(test)]
