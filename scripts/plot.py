@@ -113,10 +113,14 @@ def panel(x0, y0, w, h, title, ylabel, key, series, ns, limit_line=None):
         y = py(t)
         out.append(f'<line x1="{ox}" y1="{y:.1f}" x2="{ox + pw}" y2="{y:.1f}" stroke="#e5e5e5"/>')
         out.append(f'<text x="{ox - 6}" y="{y + 4:.1f}" text-anchor="end">{fmt_tick(t)}</text>')
+    last_label = None
     for n in ns:
         x = px(n)
         out.append(f'<line x1="{x:.1f}" y1="{oy + ph}" x2="{x:.1f}" y2="{oy + ph + 4}" stroke="#333"/>')
-        out.append(f'<text x="{x:.1f}" y="{oy + ph + 17}" text-anchor="middle">{n}</text>')
+        # On a log axis the large N crowd together: label only those with room for their text.
+        if last_label is None or x - last_label >= 10 * len(str(n)):
+            out.append(f'<text x="{x:.1f}" y="{oy + ph + 17}" text-anchor="middle">{n}</text>')
+            last_label = x
     out.append(f'<rect x="{ox}" y="{oy}" width="{pw}" height="{ph}" fill="none" stroke="#333"/>')
     out.append(f'<text x="{ox + pw / 2:.1f}" y="{oy + ph + 36}" text-anchor="middle">'
                f'viewers N (log scale)</text>')
