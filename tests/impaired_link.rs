@@ -10,7 +10,6 @@ mod netlink_impair;
 
 use std::time::{Duration, Instant};
 
-use kurento_media_server::server::start;
 use netlink_impair::{available, ImpairedLink, Impairment, LinkStats};
 
 const PT_VP8: u8 = 96;
@@ -67,16 +66,7 @@ fn five_percent_loss_and_50ms_jitter_nack_recovers_the_video() {
         jitter: Duration::from_millis(50),
         cut: None,
     });
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let mut o = kurento_media_server::setup::default_options();
-    o.port = Some(0);
-    o.address = Some(link.root_ip.into());
-    o.webrtc.network_interfaces = Some(vec![link.root_dev.clone()]);
-    let server = rt.block_on(start(o)).unwrap();
+    let (rt, server) = link.start_server();
     let addr = server.ws_addr.unwrap();
 
     const VIEWERS: usize = 4;

@@ -7,7 +7,7 @@ mod webrtc_common;
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use kurento_media_server::webrtc::{spawn_endpoint, EndpointConfig, MediaKind, WebRtcEvent};
+use kurento_media_server::webrtc::{spawn_endpoint, EndpointConfig, MediaKind};
 use str0m::format::Codec;
 use webrtc_common::*;
 
@@ -35,19 +35,7 @@ async fn a_third_of_the_video_lost_is_retransmitted_over_rtx() {
     assert!(answer.contains("rtx/90000"), "RTX negotiated: {answer}");
     peer.accept_answer(&answer);
     handle.gather_candidates().await.unwrap();
-    run_until(
-        &mut peer,
-        &mut ep,
-        Duration::from_secs(10),
-        "connected",
-        |p, ep| {
-            p.connected
-                && ep
-                    .events
-                    .contains(&WebRtcEvent::ConnectionStateChanged { connected: true })
-        },
-    )
-    .await;
+    until_connected(&mut peer, &mut ep, "connected").await;
     let vp8 = *peer.pt_for(Codec::Vp8);
     // Every third video packet on its way back to the peer is lost (retransmissions, on the
     // RTX payload type, are not).

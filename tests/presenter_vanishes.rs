@@ -13,7 +13,6 @@ mod netlink_impair;
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
-use kurento_media_server::server::start;
 use netlink_impair::{available, ImpairedLink, Impairment};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
@@ -129,16 +128,7 @@ fn presenter_network_vanishes_viewers_stay_and_resume() {
     let started = Instant::now();
     let link = ImpairedLink::new(Impairment::default());
     let presenter_ip = link.ns_ips[1];
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let mut o = kurento_media_server::setup::default_options();
-    o.port = Some(0);
-    o.address = Some(link.root_ip.into());
-    o.webrtc.network_interfaces = Some(vec![link.root_dev.clone()]);
-    let server = rt.block_on(start(o)).unwrap();
+    let (rt, server) = link.start_server();
     let addr = server.ws_addr.unwrap();
     let url = format!("ws://{addr}/kurento");
 

@@ -25,19 +25,7 @@ async fn connect(peer: &mut Peer, ports: (u16, u16)) -> Loopback {
     let answer = handle.process_offer(peer.create_offer()).await.unwrap();
     peer.accept_answer(&answer);
     handle.gather_candidates().await.unwrap();
-    run_until(
-        peer,
-        &mut ep,
-        Duration::from_secs(10),
-        "connected",
-        |p, ep| {
-            p.connected
-                && ep
-                    .events
-                    .contains(&WebRtcEvent::ConnectionStateChanged { connected: true })
-        },
-    )
-    .await;
+    until_connected(peer, &mut ep, "connected").await;
     ep
 }
 

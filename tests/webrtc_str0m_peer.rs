@@ -374,19 +374,7 @@ async fn ice_tcp_passive_carries_media() {
         peer.add_remote(c);
     }
     peer.accept_answer(&strip_candidates(&answer));
-    run_until(
-        &mut peer,
-        &mut ep,
-        Duration::from_secs(10),
-        "connected over ICE-TCP",
-        |p, ep| {
-            p.connected
-                && ep
-                    .events
-                    .contains(&WebRtcEvent::ConnectionStateChanged { connected: true })
-        },
-    )
-    .await;
+    until_connected(&mut peer, &mut ep, "connected over ICE-TCP").await;
     const N: usize = 20;
     for i in 0..N {
         peer.send(MediaKind::Video, &vp8_payload(i, i == 0), true);

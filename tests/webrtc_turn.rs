@@ -119,19 +119,7 @@ async fn media_through_relay(transport: TurnTransport, relay_ports: (u16, u16)) 
     peer.add_remote(relay[0]);
     peer.only_from = Some(relay_addr);
     peer.accept_answer(&strip_candidates(&answer));
-    run_until(
-        &mut peer,
-        &mut ep,
-        Duration::from_secs(15),
-        "connected through the relay",
-        |p, ep| {
-            p.connected
-                && ep
-                    .events
-                    .contains(&WebRtcEvent::ConnectionStateChanged { connected: true })
-        },
-    )
-    .await;
+    until_connected(&mut peer, &mut ep, "connected through the relay").await;
 
     const N: usize = 30;
     for i in 0..N {

@@ -236,6 +236,27 @@ impl ImpairedLink {
         link
     }
 
+    /// A server in the root namespace, signalling on the link's root address and gathering ICE
+    /// candidates on its root-side device only, on a runtime of its own (returned with it).
+    pub fn start_server(
+        &self,
+    ) -> (
+        tokio::runtime::Runtime,
+        kurento_media_server::server::RunningServer,
+    ) {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let mut o = kurento_media_server::setup::default_options();
+        o.port = Some(0);
+        o.address = Some(self.root_ip.into());
+        o.webrtc.network_interfaces = Some(vec![self.root_dev.clone()]);
+        let server = rt.block_on(kurento_media_server::server::start(o)).unwrap();
+        (rt, server)
+    }
+
     pub fn set(&self, f: impl FnOnce(&mut Impairment)) {
         f(&mut self.ctl.lock().unwrap());
     }

@@ -411,6 +411,17 @@ impl Loopback {
     }
 }
 
+/// Steps the peer and polls the endpoint until both sides report the connection (10 s at most).
+pub async fn until_connected(peer: &mut Peer, ep: &mut Loopback, what: &str) {
+    run_until(peer, ep, Duration::from_secs(10), what, |p, ep| {
+        p.connected
+            && ep
+                .events
+                .contains(&WebRtcEvent::ConnectionStateChanged { connected: true })
+    })
+    .await;
+}
+
 /// Steps the peer and polls the endpoint until `cond` holds; panics with `what` on timeout.
 pub async fn run_until(
     peer: &mut Peer,
