@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use kurento_media_server::webrtc::{EndpointConfig, MediaKind, WebRtcEvent};
 use str0m::format::{Codec, FormatParams};
 use str0m::media::Frequency;
+use str0m::rtp::VideoOrientation;
 use webrtc_common::*;
 
 fn lo_config(ports: (u16, u16)) -> EndpointConfig {
@@ -60,6 +61,10 @@ async fn forwards_a_to_b_with_payload_type_remapping() {
     let pt_a_vp8 = *peer_a.pt_for(Codec::Vp8);
     assert_ne!(pt_a_vp8, 121);
 
+    // Extensions that describe the media travel with it (a phone's rotation, the audio level).
+    peer_a.ext_out.video_orientation = Some(VideoOrientation::Deg90);
+    peer_a.ext_out.audio_level = Some(-30);
+    peer_a.ext_out.voice_activity = Some(true);
     const N: usize = 30;
     for i in 0..N {
         peer_a.send(MediaKind::Video, &vp8_payload(i, i == 0), true);
@@ -107,6 +112,16 @@ async fn forwards_a_to_b_with_payload_type_remapping() {
     assert!(peer_b
         .received_of(MediaKind::Video)
         .contains(&vp8_payload(0, true)));
+    for (mid, ext) in &peer_b.received_ext {
+        if Some(*mid) == peer_b.video_mid {
+            assert_eq!(ext.video_orientation, Some(VideoOrientation::Deg90));
+        } else {
+            assert_eq!(
+                (ext.audio_level, ext.voice_activity),
+                (Some(-30), Some(true))
+            );
+        }
+    }
     let sb = b.handle.stats().await.unwrap();
     assert!(sb.video.packets_sent >= (N * 9 / 10) as u64);
     assert_eq!(sb.video.packets_received, 0);

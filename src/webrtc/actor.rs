@@ -13,7 +13,7 @@ use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::format::Codec;
 use str0m::media::{Direction, KeyframeRequestKind, Mid, Pt};
 use str0m::net::{Protocol, Receive, Transmit};
-use str0m::rtp::RtpWrite;
+use str0m::rtp::{ExtensionValues, RtpWrite, VideoOrientation};
 use str0m::{Candidate, Event, IceConnectionState, IceCreds, Input, Output, Rtc};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UdpSocket;
@@ -28,7 +28,7 @@ use super::stun::{self, Class, Message, MessageBuilder, TransactionId};
 use super::turn::{TcpFramer, TurnClient, TurnEvent, TurnInput};
 use super::{
     Command, DtlsState, EndpointConfig, IceCandidateInit, IceComponentState, MediaCounters,
-    MediaKind, RtpPacket, TurnTransport, WebRtcError, WebRtcEvent, WebRtcStats,
+    MediaExtensions, MediaKind, RtpPacket, TurnTransport, WebRtcError, WebRtcEvent, WebRtcStats,
 };
 
 const NET_QUEUE: usize = 1024;
@@ -1441,6 +1441,11 @@ impl Actor {
         let pkt = RtpPacket {
             kind,
             is_keyframe_hint: kind == MediaKind::Video && codec::is_keyframe(c, &p.payload),
+            ext: MediaExtensions {
+                audio_level: p.header.ext_vals.audio_level,
+                voice_activity: p.header.ext_vals.voice_activity,
+                video_orientation: p.header.ext_vals.video_orientation.map(|o| o as u8),
+            },
             codec: codec_id,
             payload_type: pt,
             ssrc: *p.header.ssrc,
@@ -1539,6 +1544,12 @@ impl Actor {
         tx.write_rtp(
             RtpWrite::new(pt, seq.into(), ts, Instant::now(), pkt.payload)
                 .marker(pkt.marker)
+                .ext_vals(ExtensionValues {
+                    audio_level: pkt.ext.audio_level,
+                    voice_activity: pkt.ext.voice_activity,
+                    video_orientation: pkt.ext.video_orientation.map(VideoOrientation::from),
+                    ..Default::default()
+                })
                 .nackable(pkt.kind == MediaKind::Video),
         );
         let cnt = self.counters.get(pkt.kind);

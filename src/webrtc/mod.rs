@@ -61,6 +61,19 @@ pub struct RtpPacket {
     pub payload: Arc<[u8]>,
     /// Best-effort: the payload starts a VP8/VP9/H.264 keyframe. Always false for audio.
     pub is_keyframe_hint: bool,
+    pub ext: MediaExtensions,
+}
+
+/// Header extension values that describe the media itself, so they travel from a source to its
+/// sinks. Per-hop ones (transport-cc numbers, send times) belong to each hop and are not copied.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MediaExtensions {
+    /// RFC 6464 audio level (-dBov) and voice activity flag.
+    pub audio_level: Option<i8>,
+    pub voice_activity: Option<bool>,
+    /// Rotation as the 2-bit value of `urn:3gpp:video-orientation` (phones send it instead of
+    /// rotating frames; without it a viewer sees the video sideways).
+    pub video_orientation: Option<u8>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

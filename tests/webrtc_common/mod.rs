@@ -16,7 +16,7 @@ use str0m::change::{SdpAnswer, SdpPendingOffer};
 use str0m::format::Codec;
 use str0m::media::{Direction, KeyframeRequestKind, MediaKind, Mid, Pt};
 use str0m::net::{Protocol, Receive};
-use str0m::rtp::RtpWrite;
+use str0m::rtp::{ExtensionValues, RtpWrite};
 use str0m::{Candidate, Event, Input, Output, Rtc};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc::UnboundedReceiver;
@@ -37,6 +37,10 @@ pub struct Peer {
     pub received: Vec<(Mid, Pt, Vec<u8>)>,
     /// Extended sequence number and RTP timestamp of each packet in `received`.
     pub received_seq: Vec<(Mid, u64, u32)>,
+    /// Header extension values of each packet in `received`.
+    pub received_ext: Vec<(Mid, ExtensionValues)>,
+    /// Header extension values put on every packet `send` writes.
+    pub ext_out: ExtensionValues,
     pub keyframe_requests: Vec<Mid>,
     /// REMB values (bps) the remote side sent us for the video we send.
     pub remb: Vec<u64>,
@@ -90,6 +94,8 @@ impl Peer {
             addr,
             received: Vec::new(),
             received_seq: Vec::new(),
+            received_ext: Vec::new(),
+            ext_out: ExtensionValues::default(),
             keyframe_requests: Vec::new(),
             remb: Vec::new(),
             connected: false,
@@ -184,7 +190,8 @@ impl Peer {
                 Instant::now(),
                 payload.to_vec(),
             )
-            .marker(marker),
+            .marker(marker)
+            .ext_vals(self.ext_out.clone()),
         );
     }
 
@@ -230,6 +237,7 @@ impl Peer {
                             .map(|s| s.mid())
                             .unwrap();
                         self.received_seq.push((mid, *p.seq_no, p.header.timestamp));
+                        self.received_ext.push((mid, p.header.ext_vals.clone()));
                         self.received
                             .push((mid, p.header.payload_type, p.payload.to_vec()));
                     }
