@@ -90,15 +90,10 @@ fn five_percent_loss_and_50ms_jitter_nack_recovers_the_video() {
             tokio::time::timeout(Duration::from_secs(50), loadgen::run(cfg)).await
         })
     });
-    let r = peers
-        .join()
-        .expect("peer thread")
+    let (r, l) = link.finish(peers, rt, server);
+    let r = r
         .expect("load generator bounded in time")
         .expect("load generator ran");
-    let l = link.stats();
-    drop(server);
-    drop(rt);
-    drop(link);
 
     println!("{}", r.to_table());
     print_link(&l);

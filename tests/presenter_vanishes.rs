@@ -229,15 +229,10 @@ fn presenter_network_vanishes_viewers_stay_and_resume() {
         (presenter, viewers, cut_at, back_at, Instant::now())
     });
 
-    let r = peers
-        .join()
-        .expect("peer thread")
+    let (r, l) = link.finish(peers, rt, server);
+    let r = r
         .expect("load generator bounded in time")
         .expect("load generator ran");
-    let l = link.stats();
-    drop(server);
-    drop(rt);
-    drop(link);
 
     println!("{}", r.to_table());
     let secs = |t: Instant| t.saturating_duration_since(cut_at).as_secs_f64();

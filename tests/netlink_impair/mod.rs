@@ -271,6 +271,21 @@ impl ImpairedLink {
 
     /// Runs `f` on a new thread that lives in the test's namespace: sockets it creates belong
     /// to that namespace (and so their traffic crosses the link).
+    /// Waits for the peers' thread, reads the link's figures, then stops the server, its runtime
+    /// and the link, in that order.
+    pub fn finish<T>(
+        self,
+        peers: JoinHandle<T>,
+        rt: tokio::runtime::Runtime,
+        server: kurento_media_server::server::RunningServer,
+    ) -> (T, LinkStats) {
+        let r = peers.join().expect("peer thread");
+        let l = self.stats();
+        drop(server);
+        drop(rt);
+        (r, l)
+    }
+
     pub fn spawn_in_ns<T: Send + 'static>(
         &self,
         f: impl FnOnce() -> T + Send + 'static,
