@@ -380,7 +380,7 @@ impl State {
         }
     }
 
-    /// Drops released objects from every session.
+    /// Drops cached replies older than `ttl`.
     fn expire_cache(&mut self, ttl: Duration) {
         while let Some((t, _)) = self.cache_order.front() {
             if t.elapsed() < ttl {
@@ -400,6 +400,7 @@ impl State {
         }
     }
 
+    /// Drops released objects from every session.
     fn forget(&mut self, gone: &[ObjectId]) {
         if gone.is_empty() {
             return;

@@ -790,6 +790,16 @@ impl Actor {
                 }
             }
         }
+        // Once per send stream, when negotiation creates it, not on the per-packet path.
+        for (mid, _) in &self.mids {
+            if self.rtx_configured.contains(mid) {
+                continue;
+            }
+            if let Some(tx) = self.rtc.direct_api().stream_tx_by_mid(*mid, None) {
+                tx.set_rtx_cache(RTX_CACHE_PACKETS, RTX_CACHE_AGE, Some(RTX_RATIO_CAP));
+                self.rtx_configured.insert(*mid);
+            }
+        }
         let now = Instant::now();
         if let Some(remote) = self.remote_sdp.clone() {
             for line in candidate_lines(&remote) {
@@ -1538,9 +1548,6 @@ impl Actor {
         let Some(tx) = api.stream_tx_by_mid(mid, None) else {
             return;
         };
-        if self.rtx_configured.insert(mid) {
-            tx.set_rtx_cache(RTX_CACHE_PACKETS, RTX_CACHE_AGE, Some(RTX_RATIO_CAP));
-        }
         tx.write_rtp(
             RtpWrite::new(pt, seq.into(), ts, Instant::now(), pkt.payload)
                 .marker(pkt.marker)
@@ -1558,14 +1565,17 @@ impl Actor {
         self.pump();
     }
 
-    fn limit_video_bitrate(&mut self, bps: u64) {
-        let mids: Vec<Mid> = self
-            .mids
+    /// The negotiated mids of one kind.
+    fn mids_of(&self, kind: MediaKind) -> Vec<Mid> {
+        self.mids
             .iter()
-            .filter(|(_, k)| *k == MediaKind::Video)
+            .filter(|(_, k)| *k == kind)
             .map(|(m, _)| *m)
-            .collect();
-        for mid in mids {
+            .collect()
+    }
+
+    fn limit_video_bitrate(&mut self, bps: u64) {
+        for mid in self.mids_of(MediaKind::Video) {
             if let Some(rx) = self.rtc.direct_api().stream_rx_by_mid(mid, None) {
                 rx.request_remb(Bitrate::bps(bps));
             }
@@ -1574,14 +1584,8 @@ impl Actor {
     }
 
     fn request_keyframe(&mut self, kind: MediaKind) {
-        let mids: Vec<Mid> = self
-            .mids
-            .iter()
-            .filter(|(_, k)| *k == kind)
-            .map(|(m, _)| *m)
-            .collect();
         let mut requested = false;
-        for mid in mids {
+        for mid in self.mids_of(kind) {
             let mut api = self.rtc.direct_api();
             if let Some(rx) = api.stream_rx_by_mid(mid, None) {
                 rx.request_keyframe(KeyframeRequestKind::Pli);
