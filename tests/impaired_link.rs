@@ -10,20 +10,11 @@ mod netlink_impair;
 
 use std::time::{Duration, Instant};
 
-use netlink_impair::{available, ImpairedLink, Impairment, LinkStats};
+use netlink_impair::{available, init_log, ImpairedLink, Impairment, LinkStats};
 
 const PT_VP8: u8 = 96;
 const PT_VP8_RTX: u8 = 97;
 const PT_OPUS: u8 = 111;
-
-fn init_log() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
-        .with_test_writer()
-        .try_init();
-}
 
 fn rtp(s: &netlink_impair::DirStats, pt: u8) -> (u64, u64) {
     s.rtp.get(&pt).copied().unwrap_or_default()

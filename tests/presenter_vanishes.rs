@@ -13,7 +13,7 @@ mod netlink_impair;
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
-use netlink_impair::{available, ImpairedLink, Impairment};
+use netlink_impair::{available, init_log, ImpairedLink, Impairment};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -116,12 +116,7 @@ impl Observer {
 
 #[test]
 fn presenter_network_vanishes_viewers_stay_and_resume() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
-        .with_test_writer()
-        .try_init();
+    init_log();
     if !available() {
         return;
     }

@@ -26,6 +26,16 @@ use rand::{Rng, SeedableRng};
 const NS_PREFIX: &str = "kmstest-";
 const SKIP_ENV: &str = "KMS_SKIP_NETNS_TESTS";
 
+/// Test logs at `RUST_LOG` (default warn), captured per test.
+pub fn init_log() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_test_writer()
+        .try_init();
+}
+
 /// Checks what these tests need. Without it they fail with the reason, unless the skip
 /// variable is set (then the caller returns early; it prints why).
 pub fn available() -> bool {
