@@ -1,7 +1,7 @@
 //! Wires the parts together: listeners, the dispatcher, the media event pump and the garbage
 //! collector. `main` only parses configuration and calls [`start`].
 
-use crate::media::MediaEnv;
+use crate::objects::MediaEnv;
 use crate::objects::Registry;
 use crate::rpc::dispatch::{DispatchConfig, Dispatcher};
 use crate::rpc::transport::{self, TransportConfig};

@@ -7,7 +7,7 @@
 //! same with its REMB manager, but defaults `maxVideoSendBandwidth` to 500 kbps because it caps its
 //! encoder with it; we apply the send limits only when the application set them.
 
-use super::EndpointKey;
+use super::ElementId;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
@@ -34,23 +34,23 @@ fn clamp(v: u64, min: Option<u64>, max: Option<u64>) -> u64 {
 
 #[derive(Default)]
 pub struct BitrateControl {
-    limits: HashMap<EndpointKey, BitrateLimits>,
+    limits: HashMap<ElementId, BitrateLimits>,
     /// Latest estimate each sink's peer reported for the video it receives.
-    estimates: HashMap<EndpointKey, u64>,
+    estimates: HashMap<ElementId, u64>,
     /// Last value sent to each source, and when.
-    sent: HashMap<EndpointKey, (u64, Instant)>,
+    sent: HashMap<ElementId, (u64, Instant)>,
 }
 
 impl BitrateControl {
-    pub fn set_limits(&mut self, k: EndpointKey, l: BitrateLimits) {
+    pub fn set_limits(&mut self, k: ElementId, l: BitrateLimits) {
         self.limits.insert(k, l);
     }
 
-    pub fn on_estimate(&mut self, sink: EndpointKey, bps: u64) {
+    pub fn on_estimate(&mut self, sink: ElementId, bps: u64) {
         self.estimates.insert(sink, bps);
     }
 
-    pub fn forget(&mut self, k: EndpointKey) {
+    pub fn forget(&mut self, k: ElementId) {
         self.limits.remove(&k);
         self.estimates.remove(&k);
         self.sent.remove(&k);
@@ -58,7 +58,7 @@ impl BitrateControl {
 
     /// The bitrate `source` should be asked for, given its current video sinks; `None` when
     /// nobody reported an estimate and the source has no maximum.
-    pub fn target(&self, source: EndpointKey, sinks: &[EndpointKey]) -> Option<u64> {
+    pub fn target(&self, source: ElementId, sinks: &[ElementId]) -> Option<u64> {
         let from_sinks = sinks
             .iter()
             .filter_map(|s| {
@@ -74,7 +74,7 @@ impl BitrateControl {
     }
 
     /// The value to send to `source` now, if any: a significant change, or the refresh.
-    pub fn due(&mut self, source: EndpointKey, sinks: &[EndpointKey], now: Instant) -> Option<u64> {
+    pub fn due(&mut self, source: ElementId, sinks: &[ElementId], now: Instant) -> Option<u64> {
         let t = self.target(source, sinks)?;
         let send = match self.sent.get(&source) {
             None => true,
@@ -96,11 +96,11 @@ impl BitrateControl {
 mod tests {
     use super::*;
 
-    fn keys() -> (EndpointKey, EndpointKey, EndpointKey) {
+    fn keys() -> (ElementId, ElementId, ElementId) {
         (
-            EndpointKey::next(),
-            EndpointKey::next(),
-            EndpointKey::next(),
+            ElementId::next(),
+            ElementId::next(),
+            ElementId::next(),
         )
     }
 

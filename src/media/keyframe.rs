@@ -60,6 +60,14 @@ impl<K: Copy + Eq + Hash> KeyframeThrottle<K> {
         !self.deferred.is_empty()
     }
 
+    /// When the earliest deferred request becomes due.
+    pub fn next_due(&self) -> Option<Instant> {
+        self.deferred
+            .iter()
+            .map(|k| self.last.get(k).map_or_else(Instant::now, |t| *t + self.interval))
+            .min()
+    }
+
     pub fn forget(&mut self, pred: impl Fn(&K) -> bool) {
         self.last.retain(|k, _| !pred(k));
         self.deferred.retain(|k| !pred(k));

@@ -1,263 +1,333 @@
-//! One router task per pipeline: receives every event of the pipeline's endpoints, forwards RTP
-//! along the current routes, turns a sink's keyframe request into one to its source, and passes
-//! everything else to the control plane.
+//! A pipeline's router, without I/O: routes media from sources to sinks along the flattened
+//! element graph, merges keyframe requests, relays the slowest sink's bandwidth estimate to its
+//! source, and tells which elements have media flowing in and out.
+//!
+//! Sans-I/O in str0m's and quinn's style: feed it with [`Router::handle_input`] and
+//! [`Router::handle_timeout`], drain [`Router::poll_output`], and wake it at
+//! [`Router::poll_timeout`]. `pipeline.rs` is the thin task that does the I/O.
 
 use super::bitrate::{self, BitrateControl, BitrateLimits};
+use super::element::{ElementId, FromElement};
 use super::keyframe::KeyframeThrottle;
-use super::{EndpointKey, MediaEvent, MediaKind};
-use crate::webrtc::{WebRtcEvent, WebRtcHandle};
-use std::collections::HashMap;
+use super::packet::{DataMessage, MediaKind, MediaType, RtpPacket};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc;
-use tracing::{debug, Instrument};
 
-/// Packets of `kind` received by `source` are sent by `sink` (which may be `source` itself).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// Media of `media` produced by `source` is sent by `sink` (which may be `source` itself).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Route {
-    pub source: EndpointKey,
-    pub kind: MediaKind,
-    pub sink: EndpointKey,
-}
-
-enum Input {
-    Attach(EndpointKey, WebRtcHandle),
-    Detach(EndpointKey),
-    Event(EndpointKey, WebRtcEvent),
-    SetRoutes(Vec<Route>),
-    SetBitrateLimits(EndpointKey, BitrateLimits),
-}
-
-/// The control plane's handle on a pipeline's router.
-#[derive(Clone)]
-pub struct PipelineMedia {
-    tx: mpsc::UnboundedSender<Input>,
+    pub source: ElementId,
+    pub media: MediaType,
+    pub sink: ElementId,
 }
 
 /// Keyframe requests to one source are merged: at most one per this interval.
-const KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_millis(1000);
+pub const KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_millis(1000);
+/// No media of a type from a source for this long means its flow stopped.
+pub const FLOW_TIMEOUT: Duration = Duration::from_secs(2);
 
-impl PipelineMedia {
-    /// Spawns the router on the current tokio runtime.
-    pub fn spawn(name: String, control: mpsc::UnboundedSender<MediaEvent>) -> Self {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let span = tracing::info_span!("pipeline", id = %name);
-        tokio::spawn(run(rx, control).instrument(span));
-        PipelineMedia { tx }
-    }
-
-    /// Registers an endpoint; its events must then be fed with [`PipelineMedia::event_sender`].
-    pub fn attach(&self, key: EndpointKey, handle: WebRtcHandle) {
-        let _ = self.tx.send(Input::Attach(key, handle));
-    }
-
-    pub fn detach(&self, key: EndpointKey) {
-        let _ = self.tx.send(Input::Detach(key));
-    }
-
-    pub fn set_routes(&self, routes: Vec<Route>) {
-        let _ = self.tx.send(Input::SetRoutes(routes));
-    }
-
-    /// An endpoint's bandwidth properties changed (see [`bitrate`]).
-    pub fn set_bitrate_limits(&self, key: EndpointKey, limits: BitrateLimits) {
-        let _ = self.tx.send(Input::SetBitrateLimits(key, limits));
-    }
-
-    /// A sender for one endpoint's events; spawns the small task that tags them with its key.
-    pub fn event_sender(&self, key: EndpointKey) -> mpsc::UnboundedSender<WebRtcEvent> {
-        let (tx, mut rx) = mpsc::unbounded_channel();
-        let router = self.tx.clone();
-        tokio::spawn(async move {
-            while let Some(ev) = rx.recv().await {
-                if router.send(Input::Event(key, ev)).is_err() {
-                    break;
-                }
-            }
-        });
-        tx
-    }
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    Attach(ElementId),
+    Detach(ElementId),
+    SetRoutes(Vec<Route>),
+    SetBitrateLimits(ElementId, BitrateLimits),
+    From(ElementId, FromElement),
 }
 
-struct Router {
-    endpoints: HashMap<EndpointKey, WebRtcHandle>,
-    /// (source, kind) → sinks.
-    fanout: HashMap<(EndpointKey, MediaKind), Vec<EndpointKey>>,
-    keyframes: KeyframeThrottle<(EndpointKey, MediaKind)>,
+/// Which way media flows for a flow-state change, as Kurento's MediaFlowIn / MediaFlowOut.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FlowDirection {
+    /// Media arrives at the element from its peer (or is produced by it).
+    In,
+    /// The element sends media that a source routes to it.
+    Out,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// Send this packet out of every listed sink, in order.
+    Rtp {
+        pkt: RtpPacket,
+        sinks: Arc<[ElementId]>,
+    },
+    Data {
+        msg: DataMessage,
+        sinks: Arc<[ElementId]>,
+    },
+    RequestKeyframe {
+        source: ElementId,
+        kind: MediaKind,
+    },
+    LimitVideoBitrate {
+        source: ElementId,
+        bps: u64,
+    },
+    Flow {
+        element: ElementId,
+        media: MediaType,
+        direction: FlowDirection,
+        flowing: bool,
+    },
+    /// The element left the pipeline: close its media side.
+    Close(ElementId),
+}
+
+/// A source pad: where its media goes and whether it flows.
+#[derive(Debug, Default)]
+struct SourcePad {
+    sinks: Arc<[ElementId]>,
+    last_media: Option<Instant>,
+    flowing: bool,
+}
+
+pub struct Router {
+    elements: HashSet<ElementId>,
+    routes: Vec<Route>,
+    /// (source, type) → its pad.
+    sources: HashMap<(ElementId, MediaType), SourcePad>,
+    /// Sinks currently reported as flowing out, by type.
+    flowing_out: HashSet<(ElementId, MediaType)>,
+    keyframes: KeyframeThrottle<(ElementId, MediaKind)>,
     bitrate: BitrateControl,
-    control: mpsc::UnboundedSender<MediaEvent>,
-}
-
-async fn run(mut rx: mpsc::UnboundedReceiver<Input>, control: mpsc::UnboundedSender<MediaEvent>) {
-    let mut r = Router {
-        endpoints: HashMap::new(),
-        fanout: HashMap::new(),
-        keyframes: KeyframeThrottle::new(KEYFRAME_REQUEST_INTERVAL),
-        bitrate: BitrateControl::default(),
-        control,
-    };
-    let mut tick = tokio::time::interval(KEYFRAME_REQUEST_INTERVAL / 10);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut refresh = tokio::time::interval(bitrate::REFRESH);
-    refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        let input = tokio::select! {
-            i = rx.recv() => match i {
-                Some(i) => i,
-                None => break,
-            },
-            _ = tick.tick(), if r.keyframes.has_deferred() => {
-                r.flush_deferred_keyframe_requests();
-                continue;
-            }
-            _ = refresh.tick() => {
-                r.update_bitrates(None);
-                continue;
-            }
-        };
-        match input {
-            Input::Attach(k, h) => {
-                r.endpoints.insert(k, h);
-            }
-            Input::Detach(k) => {
-                if let Some(h) = r.endpoints.remove(&k) {
-                    h.close();
-                }
-                r.fanout.retain(|(s, _), _| *s != k);
-                r.keyframes.forget(|(s, _)| *s == k);
-                r.bitrate.forget(k);
-                for sinks in r.fanout.values_mut() {
-                    sinks.retain(|s| *s != k);
-                }
-                r.update_bitrates(None);
-            }
-            Input::SetRoutes(routes) => {
-                r.set_routes(routes);
-                r.update_bitrates(None);
-            }
-            Input::SetBitrateLimits(k, l) => {
-                r.bitrate.set_limits(k, l);
-                r.update_bitrates(None);
-            }
-            Input::Event(k, ev) => r.handle_event(k, ev),
-        }
-    }
-    for h in r.endpoints.values() {
-        h.close();
-    }
-    debug!("pipeline router stopped");
+    next_refresh: Instant,
+    out: VecDeque<Output>,
 }
 
 impl Router {
-    fn set_routes(&mut self, routes: Vec<Route>) {
-        debug!(routes = routes.len(), "routes replaced");
-        let mut fanout: HashMap<(EndpointKey, MediaKind), Vec<EndpointKey>> = HashMap::new();
-        for rt in &routes {
-            fanout
-                .entry((rt.source, rt.kind))
-                .or_default()
-                .push(rt.sink);
+    pub fn new(now: Instant) -> Self {
+        Router {
+            elements: HashSet::new(),
+            routes: Vec::new(),
+            sources: HashMap::new(),
+            flowing_out: HashSet::new(),
+            keyframes: KeyframeThrottle::new(KEYFRAME_REQUEST_INTERVAL),
+            bitrate: BitrateControl::default(),
+            next_refresh: now + bitrate::REFRESH,
+            out: VecDeque::new(),
+        }
+    }
+
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.out.pop_front()
+    }
+
+    /// When [`Router::handle_timeout`] must run next.
+    pub fn poll_timeout(&self) -> Instant {
+        let mut t = self.next_refresh;
+        if let Some(k) = self.keyframes.next_due() {
+            t = t.min(k);
+        }
+        for pad in self.sources.values() {
+            if let (true, Some(last)) = (pad.flowing, pad.last_media) {
+                t = t.min(last + FLOW_TIMEOUT);
+            }
+        }
+        t
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) {
+        for (src, kind) in self.keyframes.poll_due(now) {
+            self.out
+                .push_back(Output::RequestKeyframe { source: src, kind });
+        }
+        let stopped: Vec<(ElementId, MediaType)> = self
+            .sources
+            .iter()
+            .filter(|(_, p)| {
+                p.flowing && p.last_media.is_none_or(|l| now.duration_since(l) >= FLOW_TIMEOUT)
+            })
+            .map(|(k, _)| *k)
+            .collect();
+        for key in stopped {
+            if let Some(p) = self.sources.get_mut(&key) {
+                p.flowing = false;
+            }
+            self.flow(key.0, key.1, FlowDirection::In, false);
+            self.sync_flow_out();
+        }
+        if now >= self.next_refresh {
+            self.next_refresh = now + bitrate::REFRESH;
+            self.update_bitrates(None, now);
+        }
+    }
+
+    pub fn handle_input(&mut self, now: Instant, input: Input) {
+        match input {
+            Input::Attach(e) => {
+                self.elements.insert(e);
+            }
+            Input::Detach(e) => {
+                if !self.elements.remove(&e) {
+                    return;
+                }
+                self.out.push_back(Output::Close(e));
+                self.keyframes.forget(|(s, _)| *s == e);
+                self.bitrate.forget(e);
+                let routes: Vec<Route> = self
+                    .routes
+                    .iter()
+                    .filter(|r| r.source != e && r.sink != e)
+                    .copied()
+                    .collect();
+                self.sources.retain(|(s, _), _| *s != e);
+                self.flowing_out.retain(|(s, _)| *s != e);
+                self.set_routes(routes, now);
+            }
+            Input::SetRoutes(routes) => self.set_routes(routes, now),
+            Input::SetBitrateLimits(e, l) => {
+                self.bitrate.set_limits(e, l);
+                self.update_bitrates(None, now);
+            }
+            Input::From(e, m) => self.from_element(now, e, m),
+        }
+    }
+
+    fn flow(&mut self, element: ElementId, media: MediaType, direction: FlowDirection, on: bool) {
+        self.out.push_back(Output::Flow {
+            element,
+            media,
+            direction,
+            flowing: on,
+        });
+    }
+
+    /// A sink flows out while the source routed to it flows in.
+    fn sync_flow_out(&mut self) {
+        let mut want: HashSet<(ElementId, MediaType)> = HashSet::new();
+        for ((_, media), pad) in &self.sources {
+            if pad.flowing && *media != MediaType::Data {
+                want.extend(pad.sinks.iter().map(|s| (*s, *media)));
+            }
+        }
+        let mut stopped: Vec<_> = self.flowing_out.difference(&want).copied().collect();
+        let mut started: Vec<_> = want.difference(&self.flowing_out).copied().collect();
+        stopped.sort();
+        started.sort();
+        for (s, m) in stopped {
+            self.flow(s, m, FlowDirection::Out, false);
+        }
+        for (s, m) in started {
+            self.flow(s, m, FlowDirection::Out, true);
+        }
+        self.flowing_out = want;
+    }
+
+    fn set_routes(&mut self, mut routes: Vec<Route>, now: Instant) {
+        routes.retain(|r| self.elements.contains(&r.source) && self.elements.contains(&r.sink));
+        routes.sort();
+        routes.dedup();
+        let mut fanout: HashMap<(ElementId, MediaType), Vec<ElementId>> = HashMap::new();
+        for r in &routes {
+            fanout.entry((r.source, r.media)).or_default().push(r.sink);
         }
         // A sink that just joined a video source needs a keyframe to start decoding.
         let mut wants_keyframe = Vec::new();
-        for ((src, kind), sinks) in &fanout {
-            let old = self.fanout.get(&(*src, *kind));
-            if *kind == MediaKind::Video && sinks.iter().any(|s| old.is_none_or(|o| !o.contains(s)))
+        for ((src, media), sinks) in &fanout {
+            let old = self.sources.get(&(*src, *media));
+            if *media == MediaType::Video
+                && sinks
+                    .iter()
+                    .any(|s| old.is_none_or(|o| !o.sinks.contains(s)))
             {
                 wants_keyframe.push(*src);
             }
         }
-        self.fanout = fanout;
+        for pad in self.sources.values_mut() {
+            pad.sinks = Arc::from(Vec::new());
+        }
+        for (key, sinks) in fanout {
+            self.sources.entry(key).or_default().sinks = sinks.into();
+        }
+        self.routes = routes;
+        self.sync_flow_out();
+        wants_keyframe.sort();
         for src in wants_keyframe {
-            self.request_keyframe(src, MediaKind::Video);
+            self.request_keyframe(src, MediaKind::Video, now);
+        }
+        self.update_bitrates(None, now);
+    }
+
+    fn request_keyframe(&mut self, source: ElementId, kind: MediaKind, now: Instant) {
+        if self.keyframes.handle_request((source, kind), now) {
+            self.out.push_back(Output::RequestKeyframe { source, kind });
         }
     }
 
-    /// Asks a source for a keyframe, merged and throttled (see [`KeyframeThrottle`]).
-    fn request_keyframe(&mut self, src: EndpointKey, kind: MediaKind) {
-        if self.keyframes.handle_request((src, kind), Instant::now()) {
-            self.send_keyframe_request(src, kind);
-        }
-    }
-
-    fn send_keyframe_request(&self, src: EndpointKey, kind: MediaKind) {
-        if let Some(h) = self.endpoints.get(&src) {
-            h.request_keyframe(kind);
-        }
+    /// Sources (of `kind`) whose media reaches `sink`.
+    fn sources_of(&self, sink: ElementId, media: MediaType) -> Vec<ElementId> {
+        let mut v: Vec<ElementId> = self
+            .routes
+            .iter()
+            .filter(|r| r.sink == sink && r.media == media)
+            .map(|r| r.source)
+            .collect();
+        v.dedup();
+        v
     }
 
     /// Sends each video source (or only those feeding `sink`) the bitrate its sinks can take,
     /// when it changed or is due for a refresh.
-    fn update_bitrates(&mut self, sink: Option<EndpointKey>) {
-        let now = Instant::now();
-        for ((src, kind), sinks) in &self.fanout {
-            if *kind != MediaKind::Video || sink.is_some_and(|k| !sinks.contains(&k)) {
+    fn update_bitrates(&mut self, sink: Option<ElementId>, now: Instant) {
+        let mut keys: Vec<&(ElementId, MediaType)> = self
+            .sources
+            .iter()
+            .filter(|((_, m), p)| *m == MediaType::Video && !p.sinks.is_empty())
+            .map(|(k, _)| k)
+            .collect();
+        keys.sort();
+        for (src, _) in keys {
+            let Some(pad) = self.sources.get(&(*src, MediaType::Video)) else {
+                continue;
+            };
+            if sink.is_some_and(|k| !pad.sinks.contains(&k)) {
                 continue;
             }
-            if let Some(bps) = self.bitrate.due(*src, sinks, now) {
-                if let Some(h) = self.endpoints.get(src) {
-                    h.limit_video_bitrate(bps);
-                }
+            if let Some(bps) = self.bitrate.due(*src, &pad.sinks, now) {
+                self.out.push_back(Output::LimitVideoBitrate { source: *src, bps });
             }
         }
     }
 
-    fn flush_deferred_keyframe_requests(&mut self) {
-        for (src, kind) in self.keyframes.poll_due(Instant::now()) {
-            self.send_keyframe_request(src, kind);
-        }
-    }
-
-    fn handle_event(&mut self, k: EndpointKey, ev: WebRtcEvent) {
-        match ev {
-            WebRtcEvent::Rtp(pkt) => {
-                if let Some(sinks) = self.fanout.get(&(k, pkt.kind)) {
-                    if let Some((last, rest)) = sinks.split_last() {
-                        for s in rest {
-                            if let Some(h) = self.endpoints.get(s) {
-                                h.send_rtp(pkt.clone());
-                            }
-                        }
-                        if let Some(h) = self.endpoints.get(last) {
-                            h.send_rtp(pkt);
-                        }
+    fn from_element(&mut self, now: Instant, e: ElementId, m: FromElement) {
+        match m {
+            FromElement::Rtp(pkt) => {
+                let media = MediaType::from(pkt.kind);
+                let pad = self.sources.entry((e, media)).or_default();
+                pad.last_media = Some(now);
+                let sinks = pad.sinks.clone();
+                if !pad.flowing {
+                    pad.flowing = true;
+                    self.flow(e, media, FlowDirection::In, true);
+                    self.sync_flow_out();
+                }
+                if !sinks.is_empty() {
+                    self.out.push_back(Output::Rtp { pkt, sinks });
+                }
+            }
+            FromElement::Data(msg) => {
+                if let Some(pad) = self.sources.get(&(e, MediaType::Data)) {
+                    if !pad.sinks.is_empty() {
+                        let sinks = pad.sinks.clone();
+                        self.out.push_back(Output::Data { msg, sinks });
                     }
                 }
             }
-            WebRtcEvent::BitrateEstimate { bps } => {
-                self.bitrate.on_estimate(k, bps);
-                self.update_bitrates(Some(k));
+            FromElement::BitrateEstimate { bps } => {
+                self.bitrate.on_estimate(e, bps);
+                self.update_bitrates(Some(e), now);
             }
-            WebRtcEvent::KeyframeRequested { kind } => {
-                let sources: Vec<EndpointKey> = self
-                    .fanout
-                    .iter()
-                    .filter(|((_, kd), sinks)| *kd == kind && sinks.contains(&k))
-                    .map(|((s, _), _)| *s)
-                    .collect();
-                for s in sources {
-                    self.request_keyframe(s, kind);
+            FromElement::KeyframeRequested { kind } => {
+                for s in self.sources_of(e, kind.into()) {
+                    self.request_keyframe(s, kind, now);
                 }
             }
-            other => {
-                // A sink whose transport just came up has received nothing decodable yet: packets
-                // routed to it before were dropped, so its sources must send a keyframe now.
-                if matches!(
-                    other,
-                    WebRtcEvent::ConnectionStateChanged { connected: true }
-                ) {
-                    let sources: Vec<(EndpointKey, MediaKind)> = self
-                        .fanout
-                        .iter()
-                        .filter(|((_, kind), sinks)| {
-                            *kind == MediaKind::Video && sinks.contains(&k)
-                        })
-                        .map(|(src, _)| *src)
-                        .collect();
-                    for (s, kind) in sources {
-                        self.request_keyframe(s, kind);
-                    }
+            FromElement::TransportUp => {
+                // Packets routed to this sink before its transport came up were lost.
+                for s in self.sources_of(e, MediaType::Video) {
+                    self.request_keyframe(s, MediaKind::Video, now);
                 }
-                let _ = self.control.send((k, other));
             }
         }
     }

@@ -30,7 +30,7 @@ pub(super) fn get(
         return None;
     };
     match prop {
-        "mediaState" => Some(Outcome::value(if w.media_connected {
+        "mediaState" => Some(Outcome::value(if obj.element.as_ref().is_some_and(|e| e.media_connected) {
             "CONNECTED"
         } else {
             "DISCONNECTED"

@@ -3,22 +3,15 @@
 //! HubPorts and dispatchers), which is all the media core needs to know.
 
 use super::{ClassState, Registry};
-use crate::media::{MediaKind, Route};
+pub use crate::media::MediaType;
+use crate::media::Route;
 use kurento_protocol::model::marshal::complex;
 use kurento_protocol::ObjectId;
 use serde_json::{Map, Value};
 use std::collections::{HashMap, HashSet};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum MediaType {
-    Audio,
-    Video,
-    Data,
-}
-
+/// Kurento's names for media types (the `MediaType` enum of the kmd).
 impl MediaType {
-    pub const ALL: [MediaType; 3] = [MediaType::Audio, MediaType::Video, MediaType::Data];
-
     pub fn as_str(self) -> &'static str {
         match self {
             MediaType::Audio => "AUDIO",
@@ -29,14 +22,6 @@ impl MediaType {
 
     pub fn parse(s: &str) -> Option<MediaType> {
         MediaType::ALL.into_iter().find(|t| t.as_str() == s)
-    }
-
-    pub fn media_kind(self) -> Option<MediaKind> {
-        match self {
-            MediaType::Audio => Some(MediaKind::Audio),
-            MediaType::Video => Some(MediaKind::Video),
-            MediaType::Data => None,
-        }
     }
 }
 
@@ -182,13 +167,36 @@ impl Registry {
     }
 }
 
-/// Elements that produce and consume real media (the media core has a peer for them).
-fn is_endpoint(reg: &Registry, id: &ObjectId) -> bool {
-    matches!(reg.get(id).map(|o| &o.state), Some(ClassState::WebRtc(_)))
+/// What an element does with media, as far as the graph is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MediaRole {
+    /// Produces and consumes media itself (WebRTC, RTP): a node of the media core.
+    Adapter,
+    /// Hands its input to its outputs unchanged (PassThrough).
+    PassThrough,
+    /// A hub's port: what leaves it is what the hub routes to it.
+    HubPort,
+    /// Transforms, plays, records or mixes media. None of these is built yet, so media stops
+    /// here: it never skips the element to reach what is connected after it.
+    Processor,
 }
 
-/// The real media source feeding `element`'s input of type `ty`, following pass-through
-/// elements, filters, HubPorts and dispatchers upstream.
+pub(super) fn role_of(reg: &Registry, id: &ObjectId) -> Option<MediaRole> {
+    let obj = reg.get(id)?;
+    Some(if obj.element.is_some() {
+        MediaRole::Adapter
+    } else if obj.class.name == "PassThrough" {
+        MediaRole::PassThrough
+    } else if obj.is_a("HubPort") {
+        MediaRole::HubPort
+    } else {
+        MediaRole::Processor
+    })
+}
+
+/// The element producing the media that reaches `element`'s input of type `ty`, following
+/// pass-through elements, HubPorts and dispatchers upstream. `None` when nothing feeds it, or when
+/// the media comes out of an element that would transform it (see [`MediaRole::Processor`]).
 fn upstream(
     reg: &Registry,
     element: &ObjectId,
@@ -204,47 +212,43 @@ fn upstream(
         .iter()
         .find(|l| &l.sink == element && l.media_type == ty)?;
     let src = &link.source;
-    if is_endpoint(reg, src) {
-        return Some(src.clone());
+    match role_of(reg, src)? {
+        MediaRole::Adapter => Some(src.clone()),
+        MediaRole::PassThrough => upstream(reg, src, ty, seen),
+        MediaRole::HubPort => {
+            let obj = reg.get(src)?;
+            let hub = reg.get(obj.parent.as_ref()?)?;
+            let feeding_port = match &hub.state {
+                ClassState::DispatcherOneToMany { source } => {
+                    source.clone().filter(|s| s != src)?
+                }
+                _ if hub.class.name == "Dispatcher" => reg.graph.dispatch.get(src)?.clone(),
+                // Composite, Mixer and AlphaBlending mix decoded media: not built yet.
+                _ => return None,
+            };
+            upstream(reg, &feeding_port, ty, seen)
+        }
+        MediaRole::Processor => None,
     }
-    let obj = reg.get(src)?;
-    if obj.is_a("HubPort") {
-        // What leaves a HubPort is what its hub routes to it.
-        let hub = reg.get(obj.parent.as_ref()?)?;
-        let feeding_port = match &hub.state {
-            ClassState::DispatcherOneToMany { source } => source.clone().filter(|s| s != src)?,
-            _ if hub.class.name == "Dispatcher" => reg.graph.dispatch.get(src)?.clone(),
-            // Composite, Mixer and AlphaBlending mix decoded media, which a forwarder cannot do.
-            _ => return None,
-        };
-        return upstream(reg, &feeding_port, ty, seen);
-    }
-    if obj.is_a("MediaElement") {
-        return upstream(reg, src, ty, seen);
-    }
-    None
 }
 
-/// Every (source endpoint, kind) → sink endpoint route of a pipeline.
+/// Every (source element, media type) → sink element route of a pipeline.
 pub(super) fn routes_of(reg: &Registry, pipeline: &ObjectId) -> Vec<Route> {
     let mut routes = Vec::new();
     for obj in reg.objects.values() {
         if obj.pipeline.as_ref() != Some(pipeline) {
             continue;
         }
-        let ClassState::WebRtc(sink) = &obj.state else {
+        let Some(sink) = &obj.element else {
             continue;
         };
-        for ty in [MediaType::Audio, MediaType::Video] {
-            let Some(kind) = ty.media_kind() else {
-                continue;
-            };
+        for ty in MediaType::ALL {
             if let Some(src) = upstream(reg, &obj.id, ty, &mut HashSet::new()) {
-                if let Some(ClassState::WebRtc(s)) = reg.get(&src).map(|o| &o.state) {
+                if let Some(s) = reg.get(&src).and_then(|o| o.element.as_ref()) {
                     routes.push(Route {
-                        source: s.key(),
-                        kind,
-                        sink: sink.key(),
+                        source: s.id,
+                        media: ty,
+                        sink: sink.id,
                     });
                 }
             }

@@ -1,9 +1,112 @@
 //! MediaElement: the element graph (connect/disconnect and their queries), flow state, stats.
 
 use super::graph::{Connection, MediaType};
-use super::{opt_str, ClassState, Outcome, Registry};
+use super::{opt_str, Outcome, Registry};
+use crate::media::{
+    BitrateLimits, ElementId, ElementPort, FlowDirection, GraphEvent, PipelineMedia,
+};
 use kurento_protocol::{ErrorKind, ObjectId, RpcError};
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
+use std::sync::Arc;
+
+/// The media side of an element that produces or consumes media itself: its node in the
+/// pipeline's graph, and the MediaElement state Kurento defines for it (flow in and out per
+/// media type) plus BaseRtpEndpoint's media state.
+pub struct ElementMedia {
+    pub id: ElementId,
+    pipeline: PipelineMedia,
+    flow: [[bool; 3]; 2],
+    /// BaseRtpEndpoint `mediaState`: CONNECTED once media has arrived.
+    pub media_connected: bool,
+}
+
+fn dir_index(d: FlowDirection) -> usize {
+    match d {
+        FlowDirection::In => 0,
+        FlowDirection::Out => 1,
+    }
+}
+
+impl ElementMedia {
+    /// Adds the element to its pipeline's graph.
+    pub fn attach(id: ElementId, pipeline: &PipelineMedia, port: Arc<dyn ElementPort>) -> Self {
+        pipeline.attach(id, port);
+        ElementMedia {
+            id,
+            pipeline: pipeline.clone(),
+            flow: [[false; 3]; 2],
+            media_connected: false,
+        }
+    }
+
+    pub fn detach(&self) {
+        self.pipeline.detach(self.id);
+    }
+
+    pub fn flowing(&self, d: FlowDirection, t: MediaType) -> bool {
+        self.flow[dir_index(d)][t.index()]
+    }
+
+    pub fn set_bitrate_limits(&self, l: BitrateLimits) {
+        self.pipeline.set_bitrate_limits(self.id, l);
+    }
+}
+
+/// MediaFlowIn/OutStateChanged fields, as KMS sends them.
+pub(super) fn flow_fields(flowing: bool, t: MediaType) -> Map<String, Value> {
+    match json!({
+        "state": if flowing { "FLOWING" } else { "NOT_FLOWING" },
+        "padName": "default",
+        "mediaType": t.as_str(),
+    }) {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    }
+}
+
+/// A flow change reported by a pipeline's graph becomes element state and Kurento events.
+pub(super) fn on_graph_event(reg: &mut Registry, ev: GraphEvent) {
+    let GraphEvent::Flow {
+        element,
+        media,
+        direction,
+        flowing,
+    } = ev;
+    let Some(id) = reg.endpoints.get(&element).cloned() else {
+        return;
+    };
+    let Some(obj) = reg.get_mut(&id) else { return };
+    let is_rtp_endpoint = obj.is_a("BaseRtpEndpoint");
+    let Some(e) = obj.element.as_mut() else {
+        return;
+    };
+    let slot = &mut e.flow[dir_index(direction)][media.index()];
+    if *slot == flowing {
+        return;
+    }
+    *slot = flowing;
+    let mut raise = Vec::new();
+    if direction == FlowDirection::In && flowing && is_rtp_endpoint && !e.media_connected {
+        e.media_connected = true;
+        raise.push((
+            "MediaStateChanged",
+            match json!({"oldState": "DISCONNECTED", "newState": "CONNECTED"}) {
+                Value::Object(m) => m,
+                _ => Map::new(),
+            },
+        ));
+        raise.push(("MediaSessionStarted", Map::new()));
+    }
+    let name = match direction {
+        FlowDirection::In => "MediaFlowInStateChanged",
+        FlowDirection::Out => "MediaFlowOutStateChanged",
+    };
+    tracing::info!(element = %id, "media {} {}: {}", media.as_str(), if direction == FlowDirection::In { "in" } else { "out" }, if flowing { "FLOWING" } else { "NOT_FLOWING" });
+    raise.push((name, flow_fields(flowing, media)));
+    for (n, f) in raise {
+        reg.raise(&id, n, f);
+    }
+}
 
 fn media_type(p: &Map<String, Value>, key: &str) -> Option<MediaType> {
     opt_str(p, key).and_then(MediaType::parse)
@@ -75,14 +178,13 @@ pub(super) fn invoke(
         "isMediaFlowingIn" | "isMediaFlowingOut" => {
             let ty = media_type(p, "mediaType");
             let obj = reg.require(id)?;
-            let flowing = match (&obj.state, ty.and_then(MediaType::media_kind)) {
-                (ClassState::WebRtc(w), Some(kind)) => {
-                    if method == "isMediaFlowingIn" {
-                        w.flowing_in(kind)
-                    } else {
-                        w.flowing_out(kind)
-                    }
-                }
+            let dir = if method == "isMediaFlowingIn" {
+                FlowDirection::In
+            } else {
+                FlowDirection::Out
+            };
+            let flowing = match (&obj.element, ty) {
+                (Some(e), Some(t)) => e.flowing(dir, t),
                 _ => false,
             };
             Outcome::value(flowing)

@@ -1,7 +1,8 @@
 //! MediaPipeline: owns a router in the media core and reports its graph as DOT.
 
-use super::{ClassState, MediaObject, Outcome, Registry};
-use crate::media::{MediaEnv, PipelineMedia, Route};
+use super::{MediaObject, Outcome, Registry};
+use super::MediaEnv;
+use crate::media::{PipelineMedia, Route};
 use kurento_protocol::{ObjectId, RpcError};
 use serde_json::{Map, Value};
 use std::fmt::Write;
@@ -14,7 +15,7 @@ impl PipelineState {
     pub fn new(env: &MediaEnv, id: &ObjectId) -> Self {
         let _media_workers = env.runtime.enter();
         PipelineState {
-            media: PipelineMedia::spawn(id.to_string(), env.events.clone()),
+            media: PipelineMedia::spawn(id.to_string(), env.graph_events()),
         }
     }
 
@@ -74,7 +75,7 @@ pub(crate) fn dot(reg: &Registry, pipeline: &ObjectId) -> String {
         .collect();
     ids.sort_by(|a, b| a.id.cmp(&b.id));
     for o in &ids {
-        let kind = if matches!(o.state, ClassState::WebRtc(_)) {
+        let kind = if o.element.is_some() {
             "box"
         } else {
             "ellipse"

@@ -8,6 +8,7 @@
 //! queue [`RaisedEvent`]s that the RPC layer delivers to subscribers.
 
 mod base_rtp_endpoint;
+mod env;
 mod graph;
 mod hubs;
 mod media_element;
@@ -19,9 +20,11 @@ pub(crate) mod stats;
 mod unimplemented;
 mod web_rtc_endpoint;
 
-pub use graph::{Connection, MediaType};
+pub use env::{ControlEvent, MediaEnv};
+pub use graph::Connection;
+pub use media_element::ElementMedia;
 
-use crate::media::{EndpointKey, MediaEnv, MediaEvent};
+use crate::media::ElementId;
 use kurento_protocol::model::{self, ClassDef, Operation};
 use kurento_protocol::{ErrorKind, ObjectId, RpcError, SessionId};
 use serde_json::{Map, Value};
@@ -112,6 +115,8 @@ pub struct MediaObject {
     pub props: Map<String, Value>,
     /// Sessions holding a reference; the object is released when the last one lets go.
     pub sessions: BTreeSet<SessionId>,
+    /// The element's node in the media graph, for elements with a media side of their own.
+    pub element: Option<ElementMedia>,
     pub state: ClassState,
 }
 
@@ -131,8 +136,8 @@ pub struct Registry {
     objects: HashMap<ObjectId, MediaObject>,
     graph: graph::Graph,
     events: Vec<RaisedEvent>,
-    /// Media endpoints by their key in the media core.
-    pub(crate) endpoints: HashMap<EndpointKey, ObjectId>,
+    /// Elements with a media side, by their id in the media core.
+    pub(crate) endpoints: HashMap<ElementId, ObjectId>,
     pub(crate) media: Arc<MediaEnv>,
     started: std::time::Instant,
 }
@@ -170,6 +175,7 @@ impl Registry {
                     creation_time: now_secs(),
                     props: Map::new(),
                     sessions: BTreeSet::new(),
+                    element: None,
                     state: ClassState::None,
                 },
             );
@@ -287,7 +293,7 @@ impl Registry {
                 }
             }
         }
-        let state = self.init_state(class, &id, pipeline.as_ref(), &props)?;
+        let (state, element) = self.init_state(class, &id, pipeline.as_ref(), &props)?;
         let obj = MediaObject {
             id: id.clone(),
             class,
@@ -302,6 +308,7 @@ impl Registry {
             creation_time: now_secs(),
             props,
             sessions: BTreeSet::new(),
+            element,
             state,
         };
         if let Some(p) = &parent {
@@ -323,19 +330,19 @@ impl Registry {
         id: &ObjectId,
         pipeline: Option<&ObjectId>,
         props: &Map<String, Value>,
-    ) -> Result<ClassState, RpcError> {
+    ) -> Result<(ClassState, Option<ElementMedia>), RpcError> {
         Ok(match class.name.as_str() {
-            "MediaPipeline" => {
-                ClassState::Pipeline(media_pipeline::PipelineState::new(&self.media, id))
-            }
+            "MediaPipeline" => (
+                ClassState::Pipeline(media_pipeline::PipelineState::new(&self.media, id)),
+                None,
+            ),
             "WebRtcEndpoint" => {
                 let pipeline = pipeline.ok_or_else(|| RpcError::param_required("mediaPipeline"))?;
-                ClassState::WebRtc(Box::new(web_rtc_endpoint::WebRtcState::new(
-                    self, id, pipeline, props,
-                )?))
+                let (w, e) = web_rtc_endpoint::WebRtcState::new(self, id, pipeline, props)?;
+                (ClassState::WebRtc(Box::new(w)), Some(e))
             }
-            "DispatcherOneToMany" => ClassState::DispatcherOneToMany { source: None },
-            _ => ClassState::None,
+            "DispatcherOneToMany" => (ClassState::DispatcherOneToMany { source: None }, None),
+            _ => (ClassState::None, None),
         })
     }
 
@@ -399,8 +406,9 @@ impl Registry {
                         po.children.retain(|c| c != gone);
                     }
                 }
-                if let ClassState::WebRtc(w) = &obj.state {
-                    self.endpoints.remove(&w.key());
+                if let Some(e) = &obj.element {
+                    self.endpoints.remove(&e.id);
+                    e.detach();
                 }
                 drop_state(obj.state);
             }
@@ -560,16 +568,17 @@ pub fn not_implemented(class: &str, method: &str) -> RpcError {
     unimplemented::method(class, method)
 }
 
-/// Turns a media event into object state and Kurento events.
-pub fn on_media_event(reg: &mut Registry, (key, ev): MediaEvent) {
-    web_rtc_endpoint::on_media_event(reg, key, ev);
+/// Turns a report of the media side into object state and Kurento events.
+pub fn on_media_event(reg: &mut Registry, ev: ControlEvent) {
+    match ev {
+        ControlEvent::WebRtc(id, e) => web_rtc_endpoint::on_media_event(reg, id, e),
+        ControlEvent::Graph(e) => media_element::on_graph_event(reg, e),
+    }
 }
 
 fn drop_state(state: ClassState) {
-    match state {
-        ClassState::WebRtc(w) => w.close(),
-        ClassState::Pipeline(p) => p.close(),
-        _ => {}
+    if let ClassState::Pipeline(p) = state {
+        p.close();
     }
 }
 

@@ -1,8 +1,8 @@
 //! WebRtcEndpoint: a WebRTC peer in the media core, driven by Kurento's offer/answer, trickle
 //! ICE and STUN/TURN settings; its media events become Kurento events here.
 
-use super::{ClassState, MediaObject, MediaType, Outcome, Registry};
-use crate::media::{BitrateLimits, EndpointKey, MediaKind, PipelineMedia};
+use super::{ClassState, ElementMedia, MediaObject, Outcome, Registry};
+use crate::media::{BitrateLimits, ElementId, MediaKind, MediaType};
 use crate::webrtc::{self, IceCandidateInit, WebRtcError, WebRtcEvent, WebRtcHandle};
 use kurento_protocol::model::marshal::complex;
 use kurento_protocol::{ErrorKind, ObjectId, RpcError};
@@ -10,30 +10,15 @@ use serde_json::{json, Map, Value};
 use tracing::debug;
 
 pub struct WebRtcState {
-    key: EndpointKey,
     handle: WebRtcHandle,
-    pipeline: PipelineMedia,
     pub connected: bool,
-    pub media_connected: bool,
-    flow_in: [bool; 2],
-    flow_out: [bool; 2],
     ice: Vec<(u32, u32, &'static str)>,
     pairs: Vec<(String, String)>,
     dtls: &'static str,
 }
 
-fn kind_index(k: MediaKind) -> usize {
-    match k {
-        MediaKind::Audio => 0,
-        MediaKind::Video => 1,
-    }
-}
-
 fn kind_type(k: MediaKind) -> &'static str {
-    match k {
-        MediaKind::Audio => "AUDIO",
-        MediaKind::Video => "VIDEO",
-    }
+    MediaType::from(k).as_str()
 }
 
 impl WebRtcState {
@@ -42,7 +27,7 @@ impl WebRtcState {
         id: &ObjectId,
         pipeline: &ObjectId,
         props: &Map<String, Value>,
-    ) -> Result<Self, RpcError> {
+    ) -> Result<(Self, ElementMedia), RpcError> {
         let Some(ClassState::Pipeline(p)) = reg.get(pipeline).map(|o| &o.state) else {
             return Err(RpcError::object_not_found(pipeline.as_str()));
         };
@@ -56,40 +41,27 @@ impl WebRtcState {
             .get("sendonly")
             .and_then(Value::as_bool)
             .unwrap_or(false);
-        let key = EndpointKey::next();
+        let key = ElementId::next();
         let _media_workers = reg.media.runtime.enter();
-        let handle = webrtc::spawn_endpoint(cfg, media.event_sender(key)).map_err(|e| {
+        let handle = webrtc::spawn_endpoint(cfg, media.inbox(key), reg.media.webrtc_events(key))
+            .map_err(|e| {
             RpcError::new(
                 ErrorKind::NotEnoughResources,
                 format!("Cannot create WebRtcEndpoint: {e}"),
             )
         })?;
-        media.attach(key, handle.clone());
+        let element = ElementMedia::attach(key, &media, std::sync::Arc::new(handle.clone()));
         reg.endpoints.insert(key, id.clone());
-        Ok(WebRtcState {
-            key,
-            handle,
-            pipeline: media,
-            connected: false,
-            media_connected: false,
-            flow_in: [false; 2],
-            flow_out: [false; 2],
-            ice: Vec::new(),
-            pairs: Vec::new(),
-            dtls: "NEW",
-        })
-    }
-
-    pub fn key(&self) -> EndpointKey {
-        self.key
-    }
-
-    pub fn flowing_in(&self, k: MediaKind) -> bool {
-        self.flow_in[kind_index(k)]
-    }
-
-    pub fn flowing_out(&self, k: MediaKind) -> bool {
-        self.flow_out[kind_index(k)]
+        Ok((
+            WebRtcState {
+                handle,
+                connected: false,
+                ice: Vec::new(),
+                pairs: Vec::new(),
+                dtls: "NEW",
+            },
+            element,
+        ))
     }
 
     pub fn request_keyframe(&self, k: MediaKind) {
@@ -98,10 +70,6 @@ impl WebRtcState {
 
     pub(super) fn handle_for_sdp(&self) -> SdpOps {
         SdpOps(self.handle.clone())
-    }
-
-    pub fn close(&self) {
-        self.pipeline.detach(self.key);
     }
 }
 
@@ -267,8 +235,10 @@ pub(super) fn property_changed(reg: &mut Registry, id: &ObjectId, prop: &str, v:
                 .filter(|kbps| *kbps > 0)
                 .map(|kbps| kbps.saturating_mul(1000))
         };
-        w.pipeline.set_bitrate_limits(
-            w.key,
+        let Some(element) = reg.get(id).and_then(|o| o.element.as_ref()) else {
+            return;
+        };
+        element.set_bitrate_limits(
             BitrateLimits {
                 min_recv: bps("minVideoRecvBandwidth"),
                 max_recv: bps("maxVideoRecvBandwidth"),
@@ -324,7 +294,7 @@ pub(super) fn stats(
         return Outcome::value(Value::Object(Map::new()));
     };
     let h = w.handle.clone();
-    let kinds: Vec<MediaKind> = match ty.and_then(MediaType::media_kind) {
+    let kinds: Vec<MediaKind> = match ty.and_then(MediaType::rtp_kind) {
         Some(k) => vec![k],
         None => vec![MediaKind::Audio, MediaKind::Video],
     };
@@ -338,14 +308,14 @@ pub(super) fn stats(
 }
 
 /// Turns one media event of an endpoint into Kurento events and state.
-pub(crate) fn on_media_event(reg: &mut Registry, key: EndpointKey, ev: WebRtcEvent) {
+pub(crate) fn on_media_event(reg: &mut Registry, key: ElementId, ev: WebRtcEvent) {
     let Some(id) = reg.endpoints.get(&key).cloned() else {
         return;
     };
     let mut raise: Vec<(&'static str, Map<String, Value>)> = Vec::new();
-    let mut flow_out_sinks: Vec<(ObjectId, MediaKind, bool)> = Vec::new();
     {
         let Some(obj) = reg.get_mut(&id) else { return };
+        let media_connected = obj.element.as_mut().map(|e| &mut e.media_connected);
         let ClassState::WebRtc(w) = &mut obj.state else {
             return;
         };
@@ -406,32 +376,6 @@ pub(crate) fn on_media_event(reg: &mut Registry, key: EndpointKey, ev: WebRtcEve
                     json_map(json!({"streamId": "0", "componentId": 1, "state": w.dtls})),
                 ));
             }
-            WebRtcEvent::MediaStarted { kind } => {
-                tracing::info!(endpoint = %id, "media flowing in: {}", kind_type(kind));
-                let i = kind_index(kind);
-                if !w.media_connected {
-                    w.media_connected = true;
-                    raise.push((
-                        "MediaStateChanged",
-                        json_map(json!({"oldState": "DISCONNECTED", "newState": "CONNECTED"})),
-                    ));
-                    raise.push(("MediaSessionStarted", Map::new()));
-                }
-                if !w.flow_in[i] {
-                    w.flow_in[i] = true;
-                    raise.push(("MediaFlowInStateChanged", flow(true, kind)));
-                }
-                flow_out_sinks.push((id.clone(), kind, true));
-            }
-            WebRtcEvent::MediaStopped { kind } => {
-                tracing::info!(endpoint = %id, "media stopped flowing in: {}", kind_type(kind));
-                let i = kind_index(kind);
-                if w.flow_in[i] {
-                    w.flow_in[i] = false;
-                    raise.push(("MediaFlowInStateChanged", flow(false, kind)));
-                }
-                flow_out_sinks.push((id.clone(), kind, false));
-            }
             WebRtcEvent::CodecNotNegotiated { kind, codec } => {
                 tracing::warn!(endpoint = %id, "{} codec {codec} not negotiated by this endpoint: not sent", kind_type(kind));
                 raise.push((
@@ -448,51 +392,18 @@ pub(crate) fn on_media_event(reg: &mut Registry, key: EndpointKey, ev: WebRtcEve
                 ));
             }
             WebRtcEvent::Closed => {
-                if w.media_connected {
-                    w.media_connected = false;
-                    raise.push(("MediaSessionTerminated", Map::new()));
+                if let Some(mc) = media_connected {
+                    if *mc {
+                        *mc = false;
+                        raise.push(("MediaSessionTerminated", Map::new()));
+                    }
                 }
             }
-            WebRtcEvent::Rtp(_)
-            | WebRtcEvent::KeyframeRequested { .. }
-            | WebRtcEvent::BitrateEstimate { .. } => {}
         }
     }
     for (name, f) in raise {
         reg.raise(&id, name, f);
     }
-    // Media now flows (or no longer flows) out of every endpoint that forwards this source.
-    for (src, kind, flowing) in flow_out_sinks {
-        let sinks = sinks_of(reg, &src, kind);
-        for s in sinks {
-            let mut changed = false;
-            if let Some(ClassState::WebRtc(w)) = reg.get_mut(&s).map(|o| &mut o.state) {
-                let i = kind_index(kind);
-                if w.flow_out[i] != flowing {
-                    w.flow_out[i] = flowing;
-                    changed = true;
-                }
-            }
-            if changed {
-                reg.raise(&s, "MediaFlowOutStateChanged", flow(flowing, kind));
-            }
-        }
-    }
-}
-
-fn sinks_of(reg: &Registry, src: &ObjectId, kind: MediaKind) -> Vec<ObjectId> {
-    let Some(pipeline) = reg.get(src).and_then(|o| o.pipeline.clone()) else {
-        return Vec::new();
-    };
-    let Some(ClassState::WebRtc(sw)) = reg.get(src).map(|o| &o.state) else {
-        return Vec::new();
-    };
-    let src_key = sw.key;
-    super::graph::routes_of(reg, &pipeline)
-        .into_iter()
-        .filter(|r| r.source == src_key && r.kind == kind)
-        .filter_map(|r| reg.endpoints.get(&r.sink).cloned())
-        .collect()
 }
 
 /// IceCandidatePair as KMS sends it: stream and component ids under both spellings.
@@ -530,14 +441,6 @@ fn dtls_state_name(s: webrtc::DtlsState) -> &'static str {
         Closed => "CLOSED",
         Failed => "FAILED",
     }
-}
-
-fn flow(flowing: bool, kind: MediaKind) -> Map<String, Value> {
-    json_map(json!({
-        "state": if flowing { "FLOWING" } else { "NOT_FLOWING" },
-        "padName": "default",
-        "mediaType": kind_type(kind),
-    }))
 }
 
 fn json_map(v: Value) -> Map<String, Value> {

@@ -296,7 +296,7 @@ impl Dispatcher {
     }
 
     /// Feeds a media event to the object model and delivers what it raised.
-    pub fn media_event(&self, ev: crate::media::MediaEvent) {
+    pub fn media_event(&self, ev: crate::objects::ControlEvent) {
         let mut st = self.lock();
         crate::objects::on_media_event(&mut st.registry, ev);
         st.flush_events();

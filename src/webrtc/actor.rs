@@ -30,6 +30,7 @@ use super::{
     Command, DtlsState, EndpointConfig, IceCandidateInit, IceComponentState, MediaCounters,
     MediaExtensions, MediaKind, RtpPacket, TurnTransport, WebRtcError, WebRtcEvent, WebRtcStats,
 };
+use crate::media::{FromElement, GraphInbox};
 
 const NET_QUEUE: usize = 1024;
 pub(super) const MAX_DATAGRAM: usize = 2048;
@@ -37,8 +38,6 @@ const STUN_RTO: Duration = Duration::from_millis(500);
 const STUN_TRIES: u32 = 5;
 /// Upper bound on how long the loop sleeps, so a str0m "never" timeout cannot overflow.
 const MAX_SLEEP: Duration = Duration::from_secs(1);
-/// No RTP of a kind for this long means its flow stopped (the peer paused, or its network went).
-const MEDIA_FLOW_TIMEOUT: Duration = Duration::from_secs(2);
 /// Retransmission cache per send stream: NACKs for packets older than this are not answered.
 const RTX_CACHE_PACKETS: usize = 2048;
 const RTX_CACHE_AGE: Duration = Duration::from_secs(3);
@@ -143,7 +142,8 @@ impl Counters {
 struct Actor {
     rtc: Rtc,
     cfg: EndpointConfig,
-    events: mpsc::UnboundedSender<WebRtcEvent>,
+    events: Box<dyn Fn(WebRtcEvent) + Send>,
+    graph: GraphInbox,
     sockets: Vec<HostSocket>,
     /// The shared UDP port and this endpoint's ufrag on it (see `shared_udp.rs`).
     shared: Option<(Arc<SharedUdp>, String)>,
@@ -174,9 +174,6 @@ struct Actor {
     out_streams: HashMap<MediaKind, OutStream>,
     /// Send streams whose retransmission cache has been configured.
     rtx_configured: HashSet<Mid>,
-    media_started: HashSet<MediaKind>,
-    /// When RTP of each kind last arrived, to notice a flow that stopped.
-    last_rtp: HashMap<MediaKind, Instant>,
     counters: Counters,
     last_drop_warn: Option<Instant>,
     /// (kind, codec) mismatches already reported with CodecNotNegotiated.
@@ -195,7 +192,8 @@ pub(super) fn spawn(
     listeners: Vec<std::net::TcpListener>,
     cmd_rx: mpsc::UnboundedReceiver<Command>,
     media_rx: mpsc::Receiver<RtpPacket>,
-    events: mpsc::UnboundedSender<WebRtcEvent>,
+    graph: GraphInbox,
+    events: Box<dyn Fn(WebRtcEvent) + Send>,
 ) -> Result<(), WebRtcError> {
     let (net_tx, net_rx) = mpsc::channel(NET_QUEUE);
     let mut sockets = Vec::new();
@@ -259,6 +257,7 @@ pub(super) fn spawn(
         rtc,
         cfg,
         events,
+        graph,
         sockets,
         shared,
         announced: HashSet::new(),
@@ -283,8 +282,6 @@ pub(super) fn spawn(
         out_targets: HashMap::new(),
         out_streams: HashMap::new(),
         rtx_configured: HashSet::new(),
-        media_started: HashSet::new(),
-        last_rtp: HashMap::new(),
         counters: Counters::default(),
         last_drop_warn: None,
         reported_mismatch: std::collections::HashSet::new(),
@@ -562,7 +559,7 @@ impl Actor {
     }
 
     fn emit(&self, e: WebRtcEvent) {
-        let _ = self.events.send(e);
+        (self.events)(e);
     }
 
     /// Drains str0m after a mutation (see the module comment).
@@ -611,20 +608,6 @@ impl Actor {
             tracing::debug!("timeout input: {e}");
         }
         self.pump();
-        let stopped: Vec<MediaKind> = self
-            .media_started
-            .iter()
-            .filter(|k| {
-                self.last_rtp
-                    .get(k)
-                    .is_none_or(|t| now.duration_since(*t) > MEDIA_FLOW_TIMEOUT)
-            })
-            .copied()
-            .collect();
-        for kind in stopped {
-            self.media_started.remove(&kind);
-            self.emit(WebRtcEvent::MediaStopped { kind });
-        }
         let mut retransmit = Vec::new();
         for p in self
             .probes
@@ -1391,16 +1374,18 @@ impl Actor {
                 if !self.connected {
                     self.connected = true;
                     self.emit(WebRtcEvent::ConnectionStateChanged { connected: true });
+                    self.graph.send(FromElement::TransportUp);
                 }
             }
             Event::RtpPacket(p) => self.on_rtp(p),
             Event::KeyframeRequest(r) => {
                 if let Some((_, k)) = self.mids.iter().find(|(m, _)| *m == r.mid) {
-                    self.emit(WebRtcEvent::KeyframeRequested { kind: *k });
+                    self.graph
+                        .send(FromElement::KeyframeRequested { kind: *k });
                 }
             }
             Event::EgressBitrateEstimate(BweKind::Remb { estimate, .. }) => {
-                self.emit(WebRtcEvent::BitrateEstimate {
+                self.graph.send(FromElement::BitrateEstimate {
                     bps: estimate.as_u64(),
                 });
             }
@@ -1444,10 +1429,6 @@ impl Actor {
         let cnt = self.counters.get(kind);
         cnt.packets_received += 1;
         cnt.bytes_received += p.payload.len() as u64;
-        self.last_rtp.insert(kind, Instant::now());
-        if self.media_started.insert(kind) {
-            self.emit(WebRtcEvent::MediaStarted { kind });
-        }
         let pkt = RtpPacket {
             kind,
             is_keyframe_hint: kind == MediaKind::Video && codec::is_keyframe(c, &p.payload),
@@ -1463,8 +1444,9 @@ impl Actor {
             timestamp: p.header.timestamp,
             marker: p.header.marker,
             payload: p.payload,
+            arrival: Instant::now(),
         };
-        self.emit(WebRtcEvent::Rtp(pkt));
+        self.graph.send(FromElement::Rtp(pkt));
     }
 
     fn out_target(&mut self, kind: MediaKind, c: &super::CodecId) -> Option<(Mid, Pt)> {

@@ -20,61 +20,8 @@ use tokio::sync::{mpsc, oneshot};
 
 pub use shared_udp::SharedUdp;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum MediaKind {
-    Audio,
-    Video,
-}
-
-/// Codec identity as negotiated in SDP. Cheap to clone (shared strings).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct CodecId {
-    /// Encoding name as in `a=rtpmap`, e.g. "opus", "VP8", "VP9", "H264", "PCMU".
-    pub name: Arc<str>,
-    pub clock_rate: u32,
-    pub channels: Option<u8>,
-    /// `a=fmtp` parameters, e.g. "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f".
-    pub fmtp: Arc<str>,
-}
-
-impl CodecId {
-    pub fn new(name: &str, clock_rate: u32, channels: Option<u8>, fmtp: &str) -> Self {
-        CodecId {
-            name: name.into(),
-            clock_rate,
-            channels,
-            fmtp: fmtp.into(),
-        }
-    }
-}
-
-/// One RTP packet, header fields split out, payload shared (forwarding to N sinks clones an Arc).
-#[derive(Debug, Clone)]
-pub struct RtpPacket {
-    pub kind: MediaKind,
-    pub codec: CodecId,
-    pub payload_type: u8,
-    pub ssrc: u32,
-    pub seq: u16,
-    pub timestamp: u32,
-    pub marker: bool,
-    pub payload: Arc<[u8]>,
-    /// Best-effort: the payload starts a VP8/VP9/H.264 keyframe. Always false for audio.
-    pub is_keyframe_hint: bool,
-    pub ext: MediaExtensions,
-}
-
-/// Header extension values that describe the media itself, so they travel from a source to its
-/// sinks. Per-hop ones (transport-cc numbers, send times) belong to each hop and are not copied.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct MediaExtensions {
-    /// RFC 6464 audio level (-dBov) and voice activity flag.
-    pub audio_level: Option<i8>,
-    pub voice_activity: Option<bool>,
-    /// Rotation as the 2-bit value of `urn:3gpp:video-orientation` (phones send it instead of
-    /// rotating frames; without it a viewer sees the video sideways).
-    pub video_orientation: Option<u8>,
-}
+pub use crate::media::{CodecId, MediaExtensions, MediaKind, RtpPacket};
+use crate::media::{DataMessage, ElementPort, GraphInbox};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IceCandidateInit {
@@ -193,23 +140,6 @@ pub enum WebRtcEvent {
         connected: bool,
     },
     DtlsStateChanged(DtlsState),
-    /// First RTP packet of that kind received (again, after a MediaStopped).
-    MediaStarted {
-        kind: MediaKind,
-    },
-    /// No RTP of that kind for two seconds.
-    MediaStopped {
-        kind: MediaKind,
-    },
-    Rtp(RtpPacket),
-    /// The remote peer asked (PLI/FIR) for a keyframe of media we send.
-    KeyframeRequested {
-        kind: MediaKind,
-    },
-    /// The remote peer's estimate (REMB) of the video bitrate it can receive from us.
-    BitrateEstimate {
-        bps: u64,
-    },
     /// Media of this kind arrives for sending, but the negotiated session has no codec in common
     /// with it: the packets are dropped (never transcoded). Raised once per kind and codec.
     CodecNotNegotiated {
@@ -220,19 +150,6 @@ pub enum WebRtcEvent {
     Closed,
 }
 
-impl PartialEq for RtpPacket {
-    fn eq(&self, o: &Self) -> bool {
-        self.kind == o.kind
-            && self.codec == o.codec
-            && self.payload_type == o.payload_type
-            && self.ssrc == o.ssrc
-            && self.seq == o.seq
-            && self.timestamp == o.timestamp
-            && self.marker == o.marker
-            && self.payload == o.payload
-    }
-}
-impl Eq for RtpPacket {}
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct MediaCounters {
@@ -302,6 +219,7 @@ pub struct WebRtcHandle {
     cmd: mpsc::UnboundedSender<Command>,
     media: mpsc::Sender<RtpPacket>,
     local_addrs: Arc<Vec<SocketAddr>>,
+    dropped: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl fmt::Debug for WebRtcHandle {
@@ -318,9 +236,13 @@ const MEDIA_QUEUE: usize = 2048;
 
 /// Spawns the endpoint task on the current tokio runtime (must be called from within one). Binds the host sockets right away so
 /// port exhaustion is reported to the caller (KMS fails `create` in that case too).
+///
+/// Media and media feedback go to `graph` (the pipeline's router); signalling (ICE, DTLS, the
+/// connection state) goes to `events`, which runs on the endpoint's task and must not block.
 pub fn spawn_endpoint(
     cfg: EndpointConfig,
-    events: mpsc::UnboundedSender<WebRtcEvent>,
+    graph: GraphInbox,
+    events: impl Fn(WebRtcEvent) + Send + 'static,
 ) -> Result<WebRtcHandle, WebRtcError> {
     let mut sockets = Vec::new();
     let host_addrs: Vec<SocketAddr> = if let Some(shared) = &cfg.shared_udp {
@@ -350,11 +272,12 @@ pub fn spawn_endpoint(
     }
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
     let (media_tx, media_rx) = mpsc::channel(MEDIA_QUEUE);
-    actor::spawn(cfg, sockets, listeners, cmd_rx, media_rx, events)?;
+    actor::spawn(cfg, sockets, listeners, cmd_rx, media_rx, graph, Box::new(events))?;
     Ok(WebRtcHandle {
         cmd: cmd_tx,
         media: media_tx,
         local_addrs: Arc::new(host_addrs),
+        dropped: Arc::default(),
     })
 }
 
@@ -425,8 +348,13 @@ impl WebRtcHandle {
         let _ = self.cmd.send(Command::LimitVideoBitrate(bps));
     }
 
+    /// Queue policy: bounded ([`MEDIA_QUEUE`]); a packet that finds it full is dropped and
+    /// counted, so a stalled endpoint never holds the router or grows memory.
     pub fn send_rtp(&self, pkt: RtpPacket) {
-        let _ = self.media.try_send(pkt);
+        if self.media.try_send(pkt).is_err() {
+            self.dropped
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
     }
 
     /// Sends a PLI to the remote sender of `kind`.
@@ -442,9 +370,30 @@ impl WebRtcHandle {
         let _ = self.cmd.send(Command::Close);
     }
 
+    /// Media packets dropped because this endpoint's send queue was full.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// True once the endpoint task has ended.
     pub fn is_closed(&self) -> bool {
         self.cmd.is_closed()
+    }
+}
+
+impl ElementPort for WebRtcHandle {
+    fn send_rtp(&self, pkt: RtpPacket) {
+        WebRtcHandle::send_rtp(self, pkt);
+    }
+    fn send_data(&self, _msg: DataMessage) {}
+    fn request_keyframe(&self, kind: MediaKind) {
+        WebRtcHandle::request_keyframe(self, kind);
+    }
+    fn limit_video_bitrate(&self, bps: u64) {
+        WebRtcHandle::limit_video_bitrate(self, bps);
+    }
+    fn close(&self) {
+        WebRtcHandle::close(self);
     }
 }
 

@@ -1,0 +1,56 @@
+//! What the object model needs from the server: the media workers, adapter configuration, and
+//! the channel on which media sides report to the control plane.
+
+use crate::media::{ElementId, GraphEvent};
+use crate::webrtc::{EndpointConfig, WebRtcEvent};
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+/// A report from the media side, for the object model to turn into state and Kurento events.
+#[derive(Debug)]
+pub enum ControlEvent {
+    /// Signalling of a WebRTC endpoint (ICE, DTLS, connection state).
+    WebRtc(ElementId, WebRtcEvent),
+    /// Flow state from a pipeline's graph.
+    Graph(GraphEvent),
+}
+
+pub struct MediaEnv {
+    /// The media workers: routers and endpoint tasks run (and their sockets register) here, so
+    /// a burst of JSON-RPC work never delays packets. `main` gives it one thread per core.
+    pub runtime: tokio::runtime::Handle,
+    /// Template for new WebRTC endpoints (STUN, TURN, interfaces, ports...).
+    pub webrtc: EndpointConfig,
+    /// KMS property defaults that come from configuration rather than the kmd, by
+    /// (class, property): e.g. WebRtcEndpoint stunServerAddress from WebRtcEndpoint.conf.ini.
+    pub property_defaults: Vec<(&'static str, &'static str, Value)>,
+    /// Unbounded: what travels here is signalling and flow changes, a handful per endpoint and
+    /// state change, never per packet.
+    pub events: mpsc::UnboundedSender<ControlEvent>,
+}
+
+impl MediaEnv {
+    pub fn property_default(&self, class: &str, prop: &str) -> Option<Value> {
+        let m = kurento_protocol::model::model();
+        self.property_defaults
+            .iter()
+            .find(|(c, p, _)| *p == prop && m.is_a(class, c))
+            .map(|(_, _, v)| v.clone())
+    }
+
+    /// A sink for one endpoint's signalling, tagged with its element id.
+    pub fn webrtc_events(&self, id: ElementId) -> impl Fn(WebRtcEvent) + Send + 'static {
+        let tx = self.events.clone();
+        move |e| {
+            let _ = tx.send(ControlEvent::WebRtc(id, e));
+        }
+    }
+
+    /// A sink for a pipeline's graph events.
+    pub fn graph_events(&self) -> impl Fn(GraphEvent) + Send + 'static {
+        let tx = self.events.clone();
+        move |e| {
+            let _ = tx.send(ControlEvent::Graph(e));
+        }
+    }
+}
