@@ -7,7 +7,7 @@ mod webrtc_common;
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use kurento_media_server::webrtc::{spawn_endpoint, EndpointConfig, MediaKind};
+use kurento_media_server::webrtc::{EndpointConfig, MediaKind};
 use str0m::format::Codec;
 use webrtc_common::*;
 
@@ -15,21 +15,15 @@ use webrtc_common::*;
 async fn a_third_of_the_video_lost_is_retransmitted_over_rtx() {
     init_log();
     let mut peer = Peer::new().await;
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let cfg = EndpointConfig {
         network_interfaces: Some(vec!["lo".into()]),
         port_range: (49000, 49499),
         ..Default::default()
     };
-    let handle = spawn_endpoint(cfg, tx).unwrap();
     // The endpoint sends back what it receives (hello-world shape): the peer's video returns
     // to it through the endpoint's send stream, which is what NACKs are answered from.
-    let mut ep = Loopback {
-        handle: handle.clone(),
-        rx,
-        events: Vec::new(),
-        loop_back: true,
-    };
+    let mut ep = Loopback::spawn(cfg, true);
+    let handle = ep.handle.clone();
     peer.host_candidate();
     let answer = handle.process_offer(peer.create_offer()).await.unwrap();
     assert!(answer.contains("rtx/90000"), "RTX negotiated: {answer}");

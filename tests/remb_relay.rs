@@ -5,8 +5,7 @@ mod webrtc_common;
 
 use std::time::Duration;
 
-use kurento_media_server::media::{BitrateLimits, EndpointKey, PipelineMedia, Route};
-use kurento_media_server::webrtc::MediaKind;
+use kurento_media_server::media::{BitrateLimits, ElementId, MediaType, PipelineMedia, Route};
 use webrtc_common::*;
 
 /// Waits until the presenter (`legs[0]`) was last told `want` bps.
@@ -19,12 +18,12 @@ async fn expect_remb(legs: &mut [&mut Leg], want: u64, what: &str) {
     .await;
 }
 
-fn video_routes(src: EndpointKey, sinks: &[EndpointKey]) -> Vec<Route> {
+fn video_routes(src: ElementId, sinks: &[ElementId]) -> Vec<Route> {
     sinks
         .iter()
         .map(|s| Route {
             source: src,
-            kind: MediaKind::Video,
+            media: MediaType::Video,
             sink: *s,
         })
         .collect()
@@ -33,8 +32,7 @@ fn video_routes(src: EndpointKey, sinks: &[EndpointKey]) -> Vec<Route> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn viewers_remb_reaches_the_presenter_as_their_minimum_within_the_limits() {
     init_log();
-    let (control, _control_rx) = tokio::sync::mpsc::unbounded_channel();
-    let media = PipelineMedia::spawn("remb".into(), control);
+    let media = PipelineMedia::spawn("remb".into(), |_| {});
     let mut p = Leg::new(&media).await;
     let mut v1 = Leg::new(&media).await;
     let mut v2 = Leg::new(&media).await;

@@ -6,14 +6,14 @@ mod webrtc_common;
 
 use std::time::Duration;
 
-use kurento_media_server::media::{EndpointKey, PipelineMedia, Route};
+use kurento_media_server::media::{ElementId, MediaType, PipelineMedia, Route};
 use kurento_media_server::webrtc::MediaKind;
 use webrtc_common::*;
 
-fn video(source: EndpointKey, sink: EndpointKey) -> Vec<Route> {
+fn video(source: ElementId, sink: ElementId) -> Vec<Route> {
     vec![Route {
         source,
-        kind: MediaKind::Video,
+        media: MediaType::Video,
         sink,
     }]
 }
@@ -33,8 +33,7 @@ async fn send(legs: &mut [&mut Leg; 3], from: usize, n: usize, tag: u8) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn switching_sources_keeps_the_sinks_stream_continuous() {
     init_log();
-    let (control, _control_rx) = tokio::sync::mpsc::unbounded_channel();
-    let media = PipelineMedia::spawn("switch".into(), control);
+    let media = PipelineMedia::spawn("switch".into(), |_| {});
     let mut a = Leg::new(&media).await;
     let mut b = Leg::new(&media).await;
     let mut sink = Leg::new(&media).await;

@@ -3,6 +3,10 @@
 
 mod webrtc_common;
 
+use kurento_media_server::media::{
+    FlowDirection, FromElement, GraphEvent, MediaType, PipelineMedia,
+};
+
 use std::time::{Duration, Instant};
 
 use kurento_media_server::webrtc::{EndpointConfig, MediaKind, WebRtcEvent};
@@ -83,8 +87,8 @@ async fn forwards_a_to_b_with_payload_type_remapping() {
         );
         peer_a.step(Duration::from_millis(2)).await;
         a.poll();
-        for e in a.events.drain(..) {
-            if let WebRtcEvent::Rtp(p) = e {
+        for e in a.media.drain(..) {
+            if let FromElement::Rtp(p) = e {
                 assert_eq!(p.payload_type == pt_a_vp8, p.kind == MediaKind::Video);
                 b.handle.send_rtp(p);
                 forwarded += 1;
@@ -148,8 +152,8 @@ async fn packets_of_a_codec_b_did_not_negotiate_are_dropped() {
         assert!(Instant::now() < end, "audio did not arrive at B");
         peer_a.step(Duration::from_millis(2)).await;
         a.poll();
-        for e in a.events.drain(..) {
-            if let WebRtcEvent::Rtp(p) = e {
+        for e in a.media.drain(..) {
+            if let FromElement::Rtp(p) = e {
                 b.handle.send_rtp(p);
             }
         }
@@ -180,51 +184,56 @@ async fn packets_of_a_codec_b_did_not_negotiate_are_dropped() {
     b.handle.close();
 }
 
+/// Flow state comes from the pipeline's graph: media arriving at an element is FLOWING in, two
+/// seconds of silence NOT_FLOWING, and its return FLOWING again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flow_that_stops_is_reported_and_its_return_too() {
     init_log();
-    let mut peer = Peer::new().await;
-    let mut ep = connect(&mut peer, (48000, 48499)).await;
-    let started = WebRtcEvent::MediaStarted {
-        kind: MediaKind::Audio,
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let media = PipelineMedia::spawn("flow".into(), move |e| {
+        let _ = tx.send(e);
+    });
+    let mut leg = Leg::new(&media).await;
+    let key = leg.key;
+    run_legs(
+        &mut [&mut leg],
+        Duration::from_secs(10),
+        "connection",
+        |l| l[0].peer.connected,
+    )
+    .await;
+    let flow = |flowing| GraphEvent::Flow {
+        element: key,
+        media: MediaType::Audio,
+        direction: FlowDirection::In,
+        flowing,
     };
-    let stopped = WebRtcEvent::MediaStopped {
-        kind: MediaKind::Audio,
-    };
-    let count = |ep: &Loopback, e: &WebRtcEvent| ep.events.iter().filter(|x| *x == e).count();
-    for i in 0..10 {
-        peer.send(MediaKind::Audio, &opus_payload(i), false);
-        peer.step(Duration::from_millis(20)).await;
-        ep.poll();
+    let mut seen = Vec::new();
+    let mut i = 0;
+    // Media, then silence, then media again.
+    for phase in [true, false, true] {
+        let end = Instant::now() + Duration::from_secs(6);
+        while seen.last() != Some(&flow(phase)) {
+            assert!(
+                Instant::now() < end,
+                "no {:?}; graph events: {seen:?}",
+                flow(phase)
+            );
+            if phase {
+                leg.peer.send(MediaKind::Audio, &opus_payload(i), false);
+                i += 1;
+            }
+            leg.peer.step(Duration::from_millis(20)).await;
+            while let Ok(e) = rx.try_recv() {
+                if matches!(&e, GraphEvent::Flow { element, direction: FlowDirection::In, .. } if *element == key)
+                {
+                    seen.push(e);
+                }
+            }
+        }
     }
-    // Silence: the endpoint must notice within about two seconds.
-    let end = Instant::now() + Duration::from_secs(6);
-    while count(&ep, &stopped) == 0 {
-        assert!(
-            Instant::now() < end,
-            "MediaStopped never came: {:?}",
-            ep.events
-        );
-        peer.step(Duration::from_millis(50)).await;
-        ep.poll();
-    }
-    assert_eq!(count(&ep, &started), 1);
-    // Media again: MediaStarted again.
-    let end = Instant::now() + Duration::from_secs(5);
-    let mut i = 10;
-    while count(&ep, &started) < 2 {
-        assert!(
-            Instant::now() < end,
-            "MediaStarted did not come back: {:?}",
-            ep.events
-        );
-        peer.send(MediaKind::Audio, &opus_payload(i), false);
-        i += 1;
-        peer.step(Duration::from_millis(20)).await;
-        ep.poll();
-    }
-    assert_eq!(count(&ep, &stopped), 1);
-    ep.handle.close();
+    assert_eq!(seen, vec![flow(true), flow(false), flow(true)]);
+    leg.handle.close();
 }
 
 /// DTLS must match the fingerprint the offer announced: a peer whose certificate is not the one in

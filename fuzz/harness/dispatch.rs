@@ -17,7 +17,7 @@
 use super::bytes::Bytes;
 use super::ice_candidate::OFFER;
 use super::webrtc_common::endpoint_config;
-use kurento_media_server::media::MediaEnv;
+use kurento_media_server::objects::MediaEnv;
 use kurento_media_server::objects::Registry;
 use kurento_media_server::rpc::dispatch::{DispatchConfig, Dispatcher};
 use kurento_media_server::rpc::session::{ConnHandle, ConnId};
@@ -127,7 +127,7 @@ fn trace() -> bool {
 
 fn pump(
     d: &Dispatcher,
-    media_rx: &mut mpsc::UnboundedReceiver<kurento_media_server::media::MediaEvent>,
+    media_rx: &mut mpsc::UnboundedReceiver<kurento_media_server::objects::ControlEvent>,
 ) {
     while let Ok(ev) = media_rx.try_recv() {
         d.media_event(ev);

@@ -1,5 +1,6 @@
 //! One WebRTC endpoint per input, on loopback, in its own runtime (see [`super::runtime`]).
 
+use kurento_media_server::media::{ElementId, GraphInbox};
 use kurento_media_server::webrtc::{spawn_endpoint, EndpointConfig, WebRtcEvent, WebRtcHandle};
 use std::future::Future;
 use std::time::Duration;
@@ -26,8 +27,13 @@ where
     let rt = super::runtime();
     rt.block_on(async {
         let (tx, mut rx) = mpsc::unbounded_channel::<WebRtcEvent>();
-        let h = spawn_endpoint(endpoint_config(), tx)
-            .unwrap_or_else(|e| panic!("cannot spawn a loopback endpoint: {e}"));
+        // The graph side is drained by nobody: a full queue drops media, as in a stalled pipeline.
+        let (graph_tx, _graph_rx) = mpsc::channel(1024);
+        let inbox = GraphInbox::new(ElementId::next(), graph_tx);
+        let h = spawn_endpoint(endpoint_config(), inbox, move |e| {
+            let _ = tx.send(e);
+        })
+        .unwrap_or_else(|e| panic!("cannot spawn a loopback endpoint: {e}"));
         f(h.clone()).await;
         h.close();
         // The actor reports Closed as it ends; a panic inside it would instead drop the sender

@@ -97,11 +97,7 @@ mod tests {
     use super::*;
 
     fn keys() -> (ElementId, ElementId, ElementId) {
-        (
-            ElementId::next(),
-            ElementId::next(),
-            ElementId::next(),
-        )
+        (ElementId::next(), ElementId::next(), ElementId::next())
     }
 
     #[test]

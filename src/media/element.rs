@@ -31,9 +31,13 @@ pub enum FromElement {
     Rtp(RtpPacket),
     Data(DataMessage),
     /// The element's peer asked for a keyframe of the video (or audio) it receives from us.
-    KeyframeRequested { kind: MediaKind },
+    KeyframeRequested {
+        kind: MediaKind,
+    },
     /// The element's peer estimates it can receive this much video from us (REMB).
-    BitrateEstimate { bps: u64 },
+    BitrateEstimate {
+        bps: u64,
+    },
     /// The element's transport came up: anything routed to it before was lost, so it needs a
     /// keyframe now.
     TransportUp,

@@ -64,7 +64,11 @@ impl<K: Copy + Eq + Hash> KeyframeThrottle<K> {
     pub fn next_due(&self) -> Option<Instant> {
         self.deferred
             .iter()
-            .map(|k| self.last.get(k).map_or_else(Instant::now, |t| *t + self.interval))
+            .map(|k| {
+                self.last
+                    .get(k)
+                    .map_or_else(Instant::now, |t| *t + self.interval)
+            })
             .min()
     }
 

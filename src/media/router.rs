@@ -136,7 +136,9 @@ impl Router {
             .sources
             .iter()
             .filter(|(_, p)| {
-                p.flowing && p.last_media.is_none_or(|l| now.duration_since(l) >= FLOW_TIMEOUT)
+                p.flowing
+                    && p.last_media
+                        .is_none_or(|l| now.duration_since(l) >= FLOW_TIMEOUT)
             })
             .map(|(k, _)| *k)
             .collect();
@@ -180,7 +182,7 @@ impl Router {
                 self.bitrate.set_limits(e, l);
                 self.update_bitrates(None, now);
             }
-            Input::From(e, m) => self.from_element(now, e, m),
+            Input::From(e, m) => self.on_element(now, e, m),
         }
     }
 
@@ -285,12 +287,13 @@ impl Router {
                 continue;
             }
             if let Some(bps) = self.bitrate.due(*src, &pad.sinks, now) {
-                self.out.push_back(Output::LimitVideoBitrate { source: *src, bps });
+                self.out
+                    .push_back(Output::LimitVideoBitrate { source: *src, bps });
             }
         }
     }
 
-    fn from_element(&mut self, now: Instant, e: ElementId, m: FromElement) {
+    fn on_element(&mut self, now: Instant, e: ElementId, m: FromElement) {
         match m {
             FromElement::Rtp(pkt) => {
                 let media = MediaType::from(pkt.kind);
@@ -330,5 +333,398 @@ impl Router {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::media::packet::{CodecId, MediaExtensions};
+
+    const MS: Duration = Duration::from_millis(1);
+
+    fn ids<const N: usize>() -> [ElementId; N] {
+        std::array::from_fn(|_| ElementId::next())
+    }
+
+    fn rtp(kind: MediaKind, seq: u16, t0: Instant) -> RtpPacket {
+        RtpPacket {
+            kind,
+            codec: match kind {
+                MediaKind::Audio => CodecId::new("opus", 48000, Some(2), ""),
+                MediaKind::Video => CodecId::new("VP8", 90000, None, ""),
+            },
+            payload_type: 96,
+            ssrc: 1,
+            seq,
+            timestamp: 0,
+            marker: true,
+            payload: Arc::from(vec![seq as u8]),
+            is_keyframe_hint: false,
+            ext: MediaExtensions::default(),
+            arrival: t0,
+        }
+    }
+
+    fn route(source: ElementId, media: MediaType, sink: ElementId) -> Route {
+        Route {
+            source,
+            media,
+            sink,
+        }
+    }
+
+    fn drain(r: &mut Router) -> Vec<Output> {
+        std::iter::from_fn(|| r.poll_output()).collect()
+    }
+
+    /// A router with these elements attached and nothing queued.
+    fn router(t0: Instant, elements: &[ElementId]) -> Router {
+        let mut r = Router::new(t0);
+        for e in elements {
+            r.handle_input(t0, Input::Attach(*e));
+        }
+        drain(&mut r);
+        r
+    }
+
+    fn sinks_of_rtp(out: &[Output]) -> Vec<Vec<ElementId>> {
+        out.iter()
+            .filter_map(|o| match o {
+                Output::Rtp { sinks, .. } => Some(sinks.to_vec()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn keyframe_requests(out: &[Output]) -> Vec<ElementId> {
+        out.iter()
+            .filter_map(|o| match o {
+                Output::RequestKeyframe { source, .. } => Some(*source),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn join_leave_and_source_switch_route_media_to_the_current_sinks() {
+        let t0 = Instant::now();
+        let [a, b, v1, v2] = ids();
+        let mut r = router(t0, &[a, b, v1, v2]);
+        let video = MediaType::Video;
+        // (routes set, packet source, expected sinks of that packet)
+        let table: Vec<(Vec<Route>, ElementId, Vec<Vec<ElementId>>)> = vec![
+            (vec![], a, vec![]),
+            (vec![route(a, video, v1)], a, vec![vec![v1]]),
+            (
+                vec![route(a, video, v1), route(a, video, v2)],
+                a,
+                vec![vec![v1, v2]],
+            ),
+            (vec![route(a, video, v2)], a, vec![vec![v2]]),
+            // v2 switches to b: a's media goes nowhere, b's to v2.
+            (vec![route(b, video, v2)], a, vec![]),
+            (vec![route(b, video, v2)], b, vec![vec![v2]]),
+            // Self-loop (hello-world).
+            (vec![route(a, video, a)], a, vec![vec![a]]),
+        ];
+        for (i, (routes, src, want)) in table.into_iter().enumerate() {
+            let now = t0 + MS * (i as u32 * 10);
+            r.handle_input(now, Input::SetRoutes(routes));
+            drain(&mut r);
+            r.handle_input(
+                now,
+                Input::From(src, FromElement::Rtp(rtp(MediaKind::Video, i as u16, t0))),
+            );
+            let mut got = sinks_of_rtp(&drain(&mut r));
+            for g in &mut got {
+                g.sort();
+            }
+            let mut want = want;
+            for w in &mut want {
+                w.sort();
+            }
+            assert_eq!(got, want, "row {i}");
+        }
+    }
+
+    #[test]
+    fn a_detached_element_leaves_every_route_and_is_closed() {
+        let t0 = Instant::now();
+        let [a, v1, v2] = ids();
+        let mut r = router(t0, &[a, v1, v2]);
+        r.handle_input(
+            t0,
+            Input::SetRoutes(vec![
+                route(a, MediaType::Video, v1),
+                route(a, MediaType::Video, v2),
+            ]),
+        );
+        drain(&mut r);
+        r.handle_input(t0, Input::Detach(v1));
+        assert!(drain(&mut r).contains(&Output::Close(v1)));
+        r.handle_input(
+            t0,
+            Input::From(a, FromElement::Rtp(rtp(MediaKind::Video, 1, t0))),
+        );
+        assert_eq!(sinks_of_rtp(&drain(&mut r)), vec![vec![v2]]);
+        // Routes naming an element that is not attached are ignored.
+        r.handle_input(t0, Input::SetRoutes(vec![route(a, MediaType::Video, v1)]));
+        r.handle_input(
+            t0,
+            Input::From(a, FromElement::Rtp(rtp(MediaKind::Video, 2, t0))),
+        );
+        assert!(sinks_of_rtp(&drain(&mut r)).is_empty());
+    }
+
+    #[test]
+    fn keyframe_requests_are_merged_once_per_interval() {
+        let t0 = Instant::now();
+        let [src, v1, v2, v3] = ids();
+        let mut r = router(t0, &[src, v1, v2, v3]);
+        // Joining asks the source at once.
+        r.handle_input(t0, Input::SetRoutes(vec![route(src, MediaType::Video, v1)]));
+        assert_eq!(keyframe_requests(&drain(&mut r)), vec![src]);
+        // (time since t0 in ms, input, keyframe requests to the source expected right after it)
+        let table: Vec<(u32, Option<Input>, usize)> = vec![
+            (
+                10,
+                Some(Input::SetRoutes(vec![
+                    route(src, MediaType::Video, v1),
+                    route(src, MediaType::Video, v2),
+                ])),
+                0,
+            ),
+            (
+                20,
+                Some(Input::From(
+                    v1,
+                    FromElement::KeyframeRequested {
+                        kind: MediaKind::Video,
+                    },
+                )),
+                0,
+            ),
+            (30, Some(Input::From(v2, FromElement::TransportUp)), 0),
+            (500, None, 0),
+            // The interval ends: the three merged requests cost one keyframe.
+            (1000, None, 1),
+            (1500, None, 0),
+            // After a quiet interval a request goes out at once.
+            (
+                2100,
+                Some(Input::From(
+                    v2,
+                    FromElement::KeyframeRequested {
+                        kind: MediaKind::Video,
+                    },
+                )),
+                1,
+            ),
+            // A sink that gets no media from the source asks nobody.
+            (
+                3300,
+                Some(Input::From(
+                    v3,
+                    FromElement::KeyframeRequested {
+                        kind: MediaKind::Video,
+                    },
+                )),
+                0,
+            ),
+        ];
+        for (ms, input, want) in table {
+            let now = t0 + MS * ms;
+            match input {
+                Some(i) => r.handle_input(now, i),
+                None => {
+                    assert!(
+                        r.poll_timeout() <= now || want == 0,
+                        "woken in time at {ms} ms"
+                    );
+                    r.handle_timeout(now)
+                }
+            }
+            let got = keyframe_requests(&drain(&mut r));
+            assert_eq!(got.len(), want, "at {ms} ms: {got:?}");
+            assert!(got.iter().all(|s| *s == src));
+        }
+    }
+
+    #[test]
+    fn the_source_is_asked_for_the_slowest_sinks_bitrate() {
+        let t0 = Instant::now();
+        let [src, v1, v2] = ids();
+        let mut r = router(t0, &[src, v1, v2]);
+        let both = vec![
+            route(src, MediaType::Video, v1),
+            route(src, MediaType::Video, v2),
+        ];
+        r.handle_input(t0, Input::SetRoutes(both));
+        drain(&mut r);
+        let limit = |out: Vec<Output>| {
+            out.into_iter()
+                .filter_map(|o| match o {
+                    Output::LimitVideoBitrate { source, bps } if source == src => Some(bps),
+                    _ => None,
+                })
+                .last()
+        };
+        // (ms, input, REMB sent to the source right after it)
+        let table: Vec<(u32, Input, Option<u64>)> = vec![
+            (
+                10,
+                Input::From(v1, FromElement::BitrateEstimate { bps: 800_000 }),
+                Some(800_000),
+            ),
+            (
+                20,
+                Input::From(v2, FromElement::BitrateEstimate { bps: 300_000 }),
+                Some(300_000),
+            ),
+            // Not the minimum any more, and under 3 %: nothing new.
+            (
+                30,
+                Input::From(v1, FromElement::BitrateEstimate { bps: 900_000 }),
+                None,
+            ),
+            (
+                40,
+                Input::From(v2, FromElement::BitrateEstimate { bps: 305_000 }),
+                None,
+            ),
+            // The slow viewer leaves.
+            (
+                50,
+                Input::SetRoutes(vec![route(src, MediaType::Video, v1)]),
+                Some(900_000),
+            ),
+            // The viewer's send limit clamps its estimate; never below KMS's 30 kbps floor.
+            (
+                60,
+                Input::SetBitrateLimits(
+                    v1,
+                    BitrateLimits {
+                        max_send: Some(500_000),
+                        ..Default::default()
+                    },
+                ),
+                Some(500_000),
+            ),
+            (
+                70,
+                Input::From(v1, FromElement::BitrateEstimate { bps: 1_000 }),
+                Some(bitrate::MIN_REMB_BPS),
+            ),
+        ];
+        for (ms, input, want) in table {
+            r.handle_input(t0 + MS * ms, input);
+            assert_eq!(limit(drain(&mut r)), want, "at {ms} ms");
+        }
+        // Unchanged values are refreshed every second.
+        r.handle_timeout(t0 + MS * 1100);
+        assert_eq!(limit(drain(&mut r)), Some(bitrate::MIN_REMB_BPS));
+    }
+
+    #[test]
+    fn data_goes_only_along_data_routes() {
+        let t0 = Instant::now();
+        let [a, b, c] = ids();
+        let mut r = router(t0, &[a, b, c]);
+        r.handle_input(
+            t0,
+            Input::SetRoutes(vec![
+                route(a, MediaType::Data, a),
+                route(a, MediaType::Data, b),
+                route(a, MediaType::Video, c),
+            ]),
+        );
+        drain(&mut r);
+        let msg = DataMessage {
+            label: "chat".into(),
+            binary: false,
+            data: Arc::from(b"hi".to_vec()),
+        };
+        r.handle_input(t0, Input::From(a, FromElement::Data(msg.clone())));
+        let out = drain(&mut r);
+        let mut sinks: Vec<ElementId> = out
+            .iter()
+            .find_map(|o| match o {
+                Output::Data { msg: m, sinks } if *m == msg => Some(sinks.to_vec()),
+                _ => None,
+            })
+            .unwrap_or_default();
+        sinks.sort();
+        let mut want = vec![a, b];
+        want.sort();
+        assert_eq!(sinks, want);
+        // Nothing routes c's or b's data anywhere.
+        r.handle_input(t0, Input::From(b, FromElement::Data(msg)));
+        assert!(drain(&mut r).is_empty());
+    }
+
+    #[test]
+    fn flow_in_and_out_follow_the_media_and_the_routes() {
+        let t0 = Instant::now();
+        let [src, sink] = ids();
+        let mut r = router(t0, &[src, sink]);
+        let flow = |element, direction, flowing| Output::Flow {
+            element,
+            media: MediaType::Audio,
+            direction,
+            flowing,
+        };
+        let flows = |out: Vec<Output>| -> Vec<Output> {
+            out.into_iter()
+                .filter(|o| matches!(o, Output::Flow { .. }))
+                .collect()
+        };
+        let audio =
+            |ms: u32| Input::From(src, FromElement::Rtp(rtp(MediaKind::Audio, ms as u16, t0)));
+        // (ms, input or a timeout, flow changes expected)
+        let table: Vec<(u32, Option<Input>, Vec<Output>)> = vec![
+            (0, Some(audio(0)), vec![flow(src, FlowDirection::In, true)]),
+            (20, Some(audio(20)), vec![]),
+            (
+                30,
+                Some(Input::SetRoutes(vec![route(src, MediaType::Audio, sink)])),
+                vec![flow(sink, FlowDirection::Out, true)],
+            ),
+            (1000, None, vec![]),
+            // Two seconds of silence.
+            (
+                2020,
+                None,
+                vec![
+                    flow(src, FlowDirection::In, false),
+                    flow(sink, FlowDirection::Out, false),
+                ],
+            ),
+            (
+                2500,
+                Some(audio(2500)),
+                vec![
+                    flow(src, FlowDirection::In, true),
+                    flow(sink, FlowDirection::Out, true),
+                ],
+            ),
+            (
+                2600,
+                Some(Input::SetRoutes(vec![])),
+                vec![flow(sink, FlowDirection::Out, false)],
+            ),
+        ];
+        for (ms, input, want) in table {
+            let now = t0 + MS * ms;
+            match input {
+                Some(i) => r.handle_input(now, i),
+                None => r.handle_timeout(now),
+            }
+            assert_eq!(flows(drain(&mut r)), want, "at {ms} ms");
+        }
+        assert!(
+            r.poll_timeout() <= t0 + MS * 4500,
+            "wakes for the next flow timeout"
+        );
     }
 }

@@ -30,11 +30,13 @@ pub(super) fn get(
         return None;
     };
     match prop {
-        "mediaState" => Some(Outcome::value(if obj.element.as_ref().is_some_and(|e| e.media_connected) {
-            "CONNECTED"
-        } else {
-            "DISCONNECTED"
-        })),
+        "mediaState" => Some(Outcome::value(
+            if obj.element.as_ref().is_some_and(|e| e.media_connected) {
+                "CONNECTED"
+            } else {
+                "DISCONNECTED"
+            },
+        )),
         "connectionState" => Some(Outcome::value(if w.connected {
             "CONNECTED"
         } else {

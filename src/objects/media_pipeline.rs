@@ -1,7 +1,7 @@
 //! MediaPipeline: owns a router in the media core and reports its graph as DOT.
 
-use super::{MediaObject, Outcome, Registry};
 use super::MediaEnv;
+use super::{MediaObject, Outcome, Registry};
 use crate::media::{PipelineMedia, Route};
 use kurento_protocol::{ObjectId, RpcError};
 use serde_json::{Map, Value};

@@ -45,11 +45,11 @@ impl WebRtcState {
         let _media_workers = reg.media.runtime.enter();
         let handle = webrtc::spawn_endpoint(cfg, media.inbox(key), reg.media.webrtc_events(key))
             .map_err(|e| {
-            RpcError::new(
-                ErrorKind::NotEnoughResources,
-                format!("Cannot create WebRtcEndpoint: {e}"),
-            )
-        })?;
+                RpcError::new(
+                    ErrorKind::NotEnoughResources,
+                    format!("Cannot create WebRtcEndpoint: {e}"),
+                )
+            })?;
         let element = ElementMedia::attach(key, &media, std::sync::Arc::new(handle.clone()));
         reg.endpoints.insert(key, id.clone());
         Ok((
@@ -238,14 +238,12 @@ pub(super) fn property_changed(reg: &mut Registry, id: &ObjectId, prop: &str, v:
         let Some(element) = reg.get(id).and_then(|o| o.element.as_ref()) else {
             return;
         };
-        element.set_bitrate_limits(
-            BitrateLimits {
-                min_recv: bps("minVideoRecvBandwidth"),
-                max_recv: bps("maxVideoRecvBandwidth"),
-                min_send: bps("minVideoSendBandwidth"),
-                max_send: bps("maxVideoSendBandwidth"),
-            },
-        );
+        element.set_bitrate_limits(BitrateLimits {
+            min_recv: bps("minVideoRecvBandwidth"),
+            max_recv: bps("maxVideoRecvBandwidth"),
+            min_send: bps("minVideoSendBandwidth"),
+            max_send: bps("maxVideoSendBandwidth"),
+        });
     }
     match prop {
         "stunServerAddress" | "stunServerPort" => {

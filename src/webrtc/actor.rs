@@ -1380,8 +1380,7 @@ impl Actor {
             Event::RtpPacket(p) => self.on_rtp(p),
             Event::KeyframeRequest(r) => {
                 if let Some((_, k)) = self.mids.iter().find(|(m, _)| *m == r.mid) {
-                    self.graph
-                        .send(FromElement::KeyframeRequested { kind: *k });
+                    self.graph.send(FromElement::KeyframeRequested { kind: *k });
                 }
             }
             Event::EgressBitrateEstimate(BweKind::Remb { estimate, .. }) => {

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use kurento_media_server::media::{ElementId, FromElement, GraphInbox, RtpPacket};
 use kurento_media_server::webrtc::stun::{self, Class, Message, MessageBuilder};
 
 use kurento_media_server::webrtc::{
@@ -370,42 +371,88 @@ impl Peer {
     }
 }
 
-/// Collects endpoint events; `Rtp` events are looped back into the same endpoint (the
-/// hello-world tutorial shape) and also recorded.
+/// Collects an endpoint's signalling events and what it sends into the graph; its RTP is looped
+/// back into the same endpoint (the hello-world tutorial shape) and also recorded.
 pub struct Loopback {
     pub handle: WebRtcHandle,
     pub rx: UnboundedReceiver<WebRtcEvent>,
+    pub media_rx: tokio::sync::mpsc::Receiver<(ElementId, FromElement)>,
     pub events: Vec<WebRtcEvent>,
+    pub media: Vec<FromElement>,
     pub loop_back: bool,
+}
+
+/// A graph queue for an endpoint under test, and its receiving end.
+pub fn test_inbox() -> (
+    GraphInbox,
+    tokio::sync::mpsc::Receiver<(ElementId, FromElement)>,
+) {
+    let (tx, rx) = tokio::sync::mpsc::channel(8192);
+    (GraphInbox::new(ElementId::next(), tx), rx)
+}
+
+/// `spawn_endpoint` with its signalling collected on an unbounded channel.
+pub fn spawn_collected(
+    cfg: EndpointConfig,
+) -> (
+    WebRtcHandle,
+    UnboundedReceiver<WebRtcEvent>,
+    tokio::sync::mpsc::Receiver<(ElementId, FromElement)>,
+) {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let (inbox, media_rx) = test_inbox();
+    let handle = spawn_endpoint(cfg, inbox, move |e| {
+        let _ = tx.send(e);
+    })
+    .unwrap_or_else(|e| panic!("cannot spawn an endpoint: {e}"));
+    (handle, rx, media_rx)
 }
 
 impl Loopback {
     /// A fresh endpoint whose events this collects (and, with `loop_back`, sends its RTP back).
     pub fn spawn(cfg: EndpointConfig, loop_back: bool) -> Loopback {
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        let handle =
-            spawn_endpoint(cfg, tx).unwrap_or_else(|e| panic!("cannot spawn an endpoint: {e}"));
+        let (handle, rx, media_rx) = spawn_collected(cfg);
         Loopback {
             handle,
             rx,
+            media_rx,
             events: Vec::new(),
+            media: Vec::new(),
             loop_back,
         }
     }
 
     pub fn poll(&mut self) {
         while let Ok(e) = self.rx.try_recv() {
-            if let WebRtcEvent::Rtp(p) = &e {
+            self.events.push(e);
+        }
+        while let Ok((_, m)) = self.media_rx.try_recv() {
+            if let FromElement::Rtp(p) = &m {
                 if self.loop_back {
                     self.handle.send_rtp(p.clone());
                 }
             }
-            self.events.push(e);
+            self.media.push(m);
         }
     }
 
     pub fn count(&self, f: impl Fn(&WebRtcEvent) -> bool) -> usize {
         self.events.iter().filter(|e| f(e)).count()
+    }
+
+    pub fn count_media(&self, f: impl Fn(&FromElement) -> bool) -> usize {
+        self.media.iter().filter(|e| f(e)).count()
+    }
+
+    /// RTP packets received so far.
+    pub fn rtp(&self) -> Vec<&RtpPacket> {
+        self.media
+            .iter()
+            .filter_map(|m| match m {
+                FromElement::Rtp(p) => Some(p),
+                _ => None,
+            })
+            .collect()
     }
 
     pub fn candidates(&self) -> Vec<IceCandidateInit> {
@@ -448,9 +495,6 @@ pub async fn run_until(
             Instant::now() < end,
             "timed out waiting for {what}; endpoint events: {:?}",
             ep.events
-                .iter()
-                .filter(|e| !matches!(e, WebRtcEvent::Rtp(_)))
-                .collect::<Vec<_>>()
         );
         peer.step(Duration::from_millis(5)).await;
     }
@@ -578,21 +622,21 @@ pub async fn start_coturn(relay_ports: (u16, u16)) -> Coturn {
 
 /// An endpoint attached to a pipeline router, with the str0m peer it negotiated with.
 pub struct Leg {
-    pub key: kurento_media_server::media::EndpointKey,
+    pub key: ElementId,
     pub handle: WebRtcHandle,
     pub peer: Peer,
 }
 
 impl Leg {
     pub async fn new(media: &kurento_media_server::media::PipelineMedia) -> Leg {
-        let key = kurento_media_server::media::EndpointKey::next();
+        let key = ElementId::next();
         let cfg = EndpointConfig {
             network_interfaces: Some(vec!["lo".into()]),
             port_range: (0, 0),
             ..Default::default()
         };
-        let handle = spawn_endpoint(cfg, media.event_sender(key)).unwrap();
-        media.attach(key, handle.clone());
+        let handle = spawn_endpoint(cfg, media.inbox(key), |_| {}).unwrap();
+        media.attach(key, std::sync::Arc::new(handle.clone()));
         let mut peer = Peer::new().await;
         peer.host_candidate();
         let answer = handle.process_offer(peer.create_offer()).await.unwrap();
