@@ -2,13 +2,13 @@
 //! that graph into packet routes between real media endpoints (through PassThrough, filters,
 //! HubPorts and dispatchers), which is all the media core needs to know.
 
-use super::{ClassState, Registry};
+use super::Registry;
 pub use crate::media::MediaType;
 use crate::media::Route;
 use kurento_protocol::model::marshal::complex;
 use kurento_protocol::ObjectId;
 use serde_json::{Map, Value};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 /// Kurento's names for media types (the `MediaType` enum of the kmd).
 impl MediaType {
@@ -71,8 +71,6 @@ impl Connection {
 #[derive(Debug, Default)]
 pub struct Graph {
     links: Vec<Connection>,
-    /// Dispatcher: sink HubPort → source HubPort.
-    dispatch: HashMap<ObjectId, ObjectId>,
 }
 
 impl Graph {
@@ -86,12 +84,7 @@ impl Graph {
             .into_iter()
             .partition(|c| &c.source == id || &c.sink == id);
         self.links = keep;
-        self.dispatch.retain(|k, v| k != id && v != id);
         gone
-    }
-
-    pub fn set_dispatch(&mut self, source_port: &ObjectId, sink_port: &ObjectId) {
-        self.dispatch.insert(sink_port.clone(), source_port.clone());
     }
 }
 
@@ -161,10 +154,6 @@ impl Registry {
         }
         gone.len()
     }
-
-    pub(crate) fn set_dispatch(&mut self, source_port: &ObjectId, sink_port: &ObjectId) {
-        self.graph.set_dispatch(source_port, sink_port);
-    }
 }
 
 /// What an element does with media, as far as the graph is concerned.
@@ -183,15 +172,14 @@ pub enum MediaRole {
 
 pub(super) fn role_of(reg: &Registry, id: &ObjectId) -> Option<MediaRole> {
     let obj = reg.get(id)?;
-    Some(if obj.element.is_some() {
-        MediaRole::Adapter
-    } else if obj.class.name == "PassThrough" {
-        MediaRole::PassThrough
-    } else if obj.is_a("HubPort") {
-        MediaRole::HubPort
-    } else {
-        MediaRole::Processor
-    })
+    if obj.element.is_some() {
+        return Some(MediaRole::Adapter);
+    }
+    Some(
+        super::class::hierarchy(&obj.class.name)
+            .find_map(|b| b.role)
+            .unwrap_or(MediaRole::Processor),
+    )
 }
 
 /// The element producing the media that reaches `element`'s input of type `ty`, following
@@ -218,14 +206,9 @@ fn upstream(
         MediaRole::HubPort => {
             let obj = reg.get(src)?;
             let hub = reg.get(obj.parent.as_ref()?)?;
-            let feeding_port = match &hub.state {
-                ClassState::DispatcherOneToMany { source } => {
-                    source.clone().filter(|s| s != src)?
-                }
-                _ if hub.class.name == "Dispatcher" => reg.graph.dispatch.get(src)?.clone(),
-                // Composite, Mixer and AlphaBlending mix decoded media: not built yet.
-                _ => return None,
-            };
+            // Composite, Mixer and AlphaBlending mix decoded media: no route yet.
+            let route = super::class::hierarchy(&hub.class.name).find_map(|b| b.hub_route)?;
+            let feeding_port = route(reg, hub, src)?;
             upstream(reg, &feeding_port, ty, seen)
         }
         MediaRole::Processor => None,

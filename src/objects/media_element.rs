@@ -1,9 +1,11 @@
 //! MediaElement: the element graph (connect/disconnect and their queries), flow state, stats.
 
+use super::class::ClassBehaviour;
 use super::graph::{Connection, MediaType};
+use super::sdp_endpoint::SdpAgent;
 use super::{opt_str, Outcome, Registry};
 use crate::media::{
-    BitrateLimits, ElementId, ElementPort, FlowDirection, GraphEvent, PipelineMedia,
+    BitrateLimits, ElementId, ElementPort, FlowDirection, GraphEvent, MediaKind, PipelineMedia,
 };
 use kurento_protocol::{ErrorKind, ObjectId, RpcError};
 use serde_json::{json, Map, Value};
@@ -15,9 +17,14 @@ use std::sync::Arc;
 pub struct ElementMedia {
     pub id: ElementId,
     pipeline: PipelineMedia,
+    port: Arc<dyn ElementPort>,
     flow: [[bool; 3]; 2],
     /// BaseRtpEndpoint `mediaState`: CONNECTED once media has arrived.
     pub media_connected: bool,
+    /// BaseRtpEndpoint `connectionState`: the transport is up.
+    pub connected: bool,
+    /// SdpEndpoint's offer/answer, for endpoints that negotiate with SDP.
+    pub sdp: Option<Arc<dyn SdpAgent>>,
 }
 
 fn dir_index(d: FlowDirection) -> usize {
@@ -30,13 +37,25 @@ fn dir_index(d: FlowDirection) -> usize {
 impl ElementMedia {
     /// Adds the element to its pipeline's graph.
     pub fn attach(id: ElementId, pipeline: &PipelineMedia, port: Arc<dyn ElementPort>) -> Self {
-        pipeline.attach(id, port);
+        pipeline.attach(id, port.clone());
         ElementMedia {
             id,
             pipeline: pipeline.clone(),
+            port,
             flow: [[false; 3]; 2],
             media_connected: false,
+            connected: false,
+            sdp: None,
         }
+    }
+
+    pub fn with_sdp(mut self, sdp: Arc<dyn SdpAgent>) -> Self {
+        self.sdp = Some(sdp);
+        self
+    }
+
+    pub fn request_keyframe(&self, kind: MediaKind) {
+        self.port.request_keyframe(kind);
     }
 
     pub fn detach(&self) {
@@ -116,7 +135,7 @@ fn desc(p: &Map<String, Value>, key: &str) -> String {
     opt_str(p, key).unwrap_or("default").to_string()
 }
 
-pub(super) fn invoke(
+fn invoke(
     reg: &mut Registry,
     id: &ObjectId,
     method: &str,
@@ -191,7 +210,13 @@ pub(super) fn invoke(
         }
         // Nothing is ever transcoded: packets are forwarded as they came.
         "isMediaTranscoding" => Outcome::value(false),
-        "getStats" => super::web_rtc_endpoint::stats(reg, id, media_type(p, "mediaType")),
+        "getStats" => {
+            let class = reg.require(id)?.class.name.clone();
+            match super::class::hierarchy(&class).find_map(|b| b.stats) {
+                Some(stats) => stats(reg, id, media_type(p, "mediaType")),
+                None => Outcome::value(Value::Object(Map::new())),
+            }
+        }
         "setOutputBitrate" => {
             let v = p.get("bitrate").cloned().unwrap_or(Value::Null);
             if let Some(o) = reg.get_mut(id) {
@@ -209,3 +234,10 @@ pub(super) fn invoke(
         _ => Err(super::unimplemented::method("MediaElement", method)),
     }
 }
+
+pub(super) const CLASS: ClassBehaviour = ClassBehaviour {
+    name: "MediaElement",
+    implements: |_, m| !matches!(m, "setAudioFormat" | "setVideoFormat"),
+    invoke,
+    ..ClassBehaviour::EMPTY
+};

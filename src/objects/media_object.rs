@@ -1,11 +1,12 @@
 //! MediaObject: ids, names, tags, parent/children, creation time.
 
-use super::{MediaObject, Outcome, Registry};
+use super::class::ClassBehaviour;
+use super::{MediaObject, Outcome, Registry, ServerFacts};
 use kurento_protocol::model::marshal::complex;
 use kurento_protocol::{ErrorKind, ObjectId, RpcError};
 use serde_json::{Map, Value};
 
-pub(super) fn invoke(
+fn invoke(
     reg: &mut Registry,
     id: &ObjectId,
     method: &str,
@@ -61,10 +62,11 @@ pub(crate) fn tags_value(tags: &[(String, String)]) -> Value {
     )
 }
 
-pub(super) fn get(
+fn get(
     _reg: &Registry,
     obj: &MediaObject,
     prop: &str,
+    _: &ServerFacts,
 ) -> Option<Result<Outcome, RpcError>> {
     Some(Outcome::value(match prop {
         "id" => obj.id.as_str().into(),
@@ -89,3 +91,11 @@ pub(super) fn get(
         _ => return None,
     }))
 }
+
+pub(super) const CLASS: ClassBehaviour = ClassBehaviour {
+    name: "MediaObject",
+    implements: |_, _| true,
+    invoke,
+    get,
+    ..ClassBehaviour::EMPTY
+};

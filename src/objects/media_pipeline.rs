@@ -1,7 +1,7 @@
 //! MediaPipeline: owns a router in the media core and reports its graph as DOT.
 
-use super::MediaEnv;
-use super::{MediaObject, Outcome, Registry};
+use super::class::{ClassBehaviour, Created, NewObject};
+use super::{MediaEnv, MediaObject, Outcome, Registry};
 use crate::media::{PipelineMedia, Route};
 use kurento_protocol::{ObjectId, RpcError};
 use serde_json::{Map, Value};
@@ -22,14 +22,26 @@ impl PipelineState {
     pub fn set_routes(&self, routes: Vec<Route>) {
         self.media.set_routes(routes);
     }
-
-    pub fn close(self) {
-        // Dropping the last sender ends the router task, which closes its endpoints.
-        drop(self.media);
-    }
 }
 
-pub(super) fn invoke(
+// Dropping the state drops the router's control sender, which ends the router task, which closes
+// its elements.
+fn create(reg: &mut Registry, o: &NewObject) -> Result<Created, RpcError> {
+    Ok(Created {
+        state: Some(Box::new(PipelineState::new(&reg.media, o.id))),
+        element: None,
+    })
+}
+
+pub(super) const CLASS: ClassBehaviour = ClassBehaviour {
+    name: "MediaPipeline",
+    implements: |_, m| matches!(m, "getGstreamerDot" | "dumpGstreamerDot"),
+    invoke,
+    create: Some(create),
+    ..ClassBehaviour::EMPTY
+};
+
+fn invoke(
     reg: &mut Registry,
     id: &ObjectId,
     method: &str,
@@ -44,14 +56,6 @@ pub(super) fn invoke(
         }
         _ => Err(super::unimplemented::method("MediaPipeline", method)),
     }
-}
-
-pub(super) fn get(
-    _reg: &Registry,
-    _obj: &MediaObject,
-    _prop: &str,
-) -> Option<Result<Outcome, RpcError>> {
-    None
 }
 
 /// The pipeline's elements and links as a DOT graph: what KMS users paste into Graphviz, for our

@@ -8,12 +8,17 @@
 //! queue [`RaisedEvent`]s that the RPC layer delivers to subscribers.
 
 mod base_rtp_endpoint;
+pub mod class;
+mod dispatcher;
+mod dispatcher_one_to_many;
 mod env;
 mod graph;
-mod hubs;
+mod hub;
+mod hub_port;
 mod media_element;
 mod media_object;
 mod media_pipeline;
+mod pass_through;
 mod sdp_endpoint;
 mod server_manager;
 pub(crate) mod stats;
@@ -92,14 +97,6 @@ impl Outcome {
     }
 }
 
-/// Class-specific state that needs more than the property bag.
-pub enum ClassState {
-    None,
-    Pipeline(media_pipeline::PipelineState),
-    WebRtc(Box<web_rtc_endpoint::WebRtcState>),
-    DispatcherOneToMany { source: Option<ObjectId> },
-}
-
 pub struct MediaObject {
     pub id: ObjectId,
     /// Bare class name, e.g. `WebRtcEndpoint`.
@@ -117,7 +114,8 @@ pub struct MediaObject {
     pub sessions: BTreeSet<SessionId>,
     /// The element's node in the media graph, for elements with a media side of their own.
     pub element: Option<ElementMedia>,
-    pub state: ClassState,
+    /// Class-specific state, owned by the class's file (see [`class::state`]).
+    pub state: class::State,
 }
 
 impl MediaObject {
@@ -176,7 +174,7 @@ impl Registry {
                     props: Map::new(),
                     sessions: BTreeSet::new(),
                     element: None,
-                    state: ClassState::None,
+                    state: None,
                 },
             );
         }
@@ -293,7 +291,20 @@ impl Registry {
                 }
             }
         }
-        let (state, element) = self.init_state(class, &id, pipeline.as_ref(), &props)?;
+        let created = match class::hierarchy(&class.name).find_map(|b| b.create) {
+            Some(create) => create(
+                self,
+                &class::NewObject {
+                    id: &id,
+                    pipeline: pipeline.as_ref(),
+                    props: &props,
+                },
+            )?,
+            None => class::Created::default(),
+        };
+        if let Some(e) = &created.element {
+            self.endpoints.insert(e.id, id.clone());
+        }
         let obj = MediaObject {
             id: id.clone(),
             class,
@@ -308,8 +319,8 @@ impl Registry {
             creation_time: now_secs(),
             props,
             sessions: BTreeSet::new(),
-            element,
-            state,
+            element: created.element,
+            state: created.state,
         };
         if let Some(p) = &parent {
             if let Some(po) = self.objects.get_mut(p) {
@@ -322,28 +333,6 @@ impl Registry {
         f.insert("object".into(), id.as_str().into());
         self.raise(&ObjectId::server_manager(), "ObjectCreated", f);
         Ok((id, chain))
-    }
-
-    fn init_state(
-        &mut self,
-        class: &ClassDef,
-        id: &ObjectId,
-        pipeline: Option<&ObjectId>,
-        props: &Map<String, Value>,
-    ) -> Result<(ClassState, Option<ElementMedia>), RpcError> {
-        Ok(match class.name.as_str() {
-            "MediaPipeline" => (
-                ClassState::Pipeline(media_pipeline::PipelineState::new(&self.media, id)),
-                None,
-            ),
-            "WebRtcEndpoint" => {
-                let pipeline = pipeline.ok_or_else(|| RpcError::param_required("mediaPipeline"))?;
-                let (w, e) = web_rtc_endpoint::WebRtcState::new(self, id, pipeline, props)?;
-                (ClassState::WebRtc(Box::new(w)), Some(e))
-            }
-            "DispatcherOneToMany" => (ClassState::DispatcherOneToMany { source: None }, None),
-            _ => (ClassState::None, None),
-        })
     }
 
     /// Adds a session reference to an object and its parent chain (as KMS's MediaSet does).
@@ -410,7 +399,6 @@ impl Registry {
                     self.endpoints.remove(&e.id);
                     e.detach();
                 }
-                drop_state(obj.state);
             }
             if let Some(p) = pipeline {
                 if !doomed.contains(&p) {
@@ -439,17 +427,7 @@ impl Registry {
         let Some(obj) = self.objects.get(id) else {
             return true;
         };
-        let webrtc = matches!(obj.state, ClassState::WebRtc(_));
-        match declaring {
-            "MediaObject" | "ServerManager" => true,
-            "MediaElement" => !matches!(method, "setAudioFormat" | "setVideoFormat"),
-            "MediaPipeline" | "Hub" => matches!(method, "getGstreamerDot" | "dumpGstreamerDot"),
-            "SdpEndpoint" | "BaseRtpEndpoint" => webrtc,
-            "WebRtcEndpoint" => matches!(method, "gatherCandidates" | "addIceCandidate"),
-            "Dispatcher" => method == "connect",
-            "DispatcherOneToMany" => matches!(method, "setSource" | "removeSource"),
-            _ => false,
-        }
+        class::behaviour(declaring).is_some_and(|b| (b.implements)(obj, method))
     }
 
     /// Runs an operation resolved by the model on an object.
@@ -468,26 +446,10 @@ impl Registry {
                 let v = params.get(&property.name).cloned().unwrap_or(Value::Null);
                 self.set_property(id, &property.name, v)
             }
-            Operation::Method { class, method } => {
-                let p = &params;
-                let m = method.name.as_str();
-                match class.name.as_str() {
-                    "MediaObject" => media_object::invoke(self, id, m, p),
-                    "ServerManager" => server_manager::invoke(self, id, m, p),
-                    "MediaPipeline" => media_pipeline::invoke(self, id, m, p),
-                    "MediaElement" => media_element::invoke(self, id, m, p),
-                    "SdpEndpoint" => sdp_endpoint::invoke(self, id, m, p),
-                    "BaseRtpEndpoint" => base_rtp_endpoint::invoke(self, id, m, p),
-                    "WebRtcEndpoint" => web_rtc_endpoint::invoke(self, id, m, p),
-                    "Hub"
-                    | "Dispatcher"
-                    | "DispatcherOneToMany"
-                    | "Composite"
-                    | "Mixer"
-                    | "AlphaBlending" => hubs::invoke(self, id, &class.name, m, p),
-                    other => Err(unimplemented::method(other, m)),
-                }
-            }
+            Operation::Method { class, method } => match class::behaviour(&class.name) {
+                Some(b) => (b.invoke)(self, id, &method.name, &params),
+                None => Err(unimplemented::method(&class.name, &method.name)),
+            },
         }
     }
 
@@ -499,14 +461,7 @@ impl Registry {
         facts: &ServerFacts,
     ) -> Result<Outcome, RpcError> {
         let obj = self.require(id)?;
-        let computed = match declaring {
-            "MediaObject" => media_object::get(self, obj, prop),
-            "ServerManager" => server_manager::get(self, obj, prop, facts),
-            "MediaPipeline" => media_pipeline::get(self, obj, prop),
-            "BaseRtpEndpoint" => base_rtp_endpoint::get(self, obj, prop),
-            "WebRtcEndpoint" => web_rtc_endpoint::get(self, obj, prop),
-            _ => None,
-        };
+        let computed = class::behaviour(declaring).and_then(|b| (b.get)(self, obj, prop, facts));
         if let Some(c) = computed {
             return c;
         }
@@ -547,17 +502,27 @@ impl Registry {
             }
             _ => {}
         }
-        if let Some(o) = self.objects.get_mut(id) {
-            o.props.insert(prop.to_string(), v.clone());
+        let class = match self.objects.get_mut(id) {
+            Some(o) => {
+                o.props.insert(prop.to_string(), v.clone());
+                o.class.name.clone()
+            }
+            None => return Outcome::null(),
+        };
+        for b in class::hierarchy(&class) {
+            (b.property_changed)(self, id, prop, &v);
         }
-        web_rtc_endpoint::property_changed(self, id, prop, &v);
         Outcome::null()
     }
 
     /// Rebuilds the packet routes of a pipeline after its graph changed.
     pub(crate) fn update_routes(&mut self, pipeline: &ObjectId) {
         let routes = graph::routes_of(self, pipeline);
-        if let Some(ClassState::Pipeline(p)) = self.objects.get(pipeline).map(|o| &o.state) {
+        if let Some(p) = self
+            .objects
+            .get(pipeline)
+            .and_then(class::state::<media_pipeline::PipelineState>)
+        {
             p.set_routes(routes);
         }
     }
@@ -573,12 +538,6 @@ pub fn on_media_event(reg: &mut Registry, ev: ControlEvent) {
     match ev {
         ControlEvent::WebRtc(id, e) => web_rtc_endpoint::on_media_event(reg, id, e),
         ControlEvent::Graph(e) => media_element::on_graph_event(reg, e),
-    }
-}
-
-fn drop_state(state: ClassState) {
-    if let ClassState::Pipeline(p) = state {
-        p.close();
     }
 }
 

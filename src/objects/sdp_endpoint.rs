@@ -1,24 +1,65 @@
-//! SdpEndpoint: offer/answer. Only WebRtcEndpoint has media behind it today.
+//! SdpEndpoint: offer/answer, for every endpoint whose media side negotiates with SDP (WebRTC,
+//! plain RTP). The adapter behind it implements [`SdpAgent`].
 
-use super::{opt_str, ClassState, Outcome, Registry};
-use kurento_protocol::{ObjectId, RpcError};
+use super::class::ClassBehaviour;
+use super::{opt_str, BoxFuture, MediaObject, Outcome, Registry};
+use kurento_protocol::{ErrorKind, ObjectId, RpcError};
 use serde_json::{Map, Value};
+use std::sync::Arc;
 
-pub(super) fn invoke(
+/// An adapter's offer/answer machinery; every call runs on the media side, without the
+/// registry lock. Errors are texts for the Kurento error the caller picks.
+pub trait SdpAgent: Send + Sync {
+    fn process_offer(&self, sdp: String) -> BoxFuture<Result<String, String>>;
+    fn process_answer(&self, sdp: String) -> BoxFuture<Result<String, String>>;
+    fn generate_offer(&self, audio: bool, video: bool) -> BoxFuture<Result<String, String>>;
+    fn local_sdp(&self) -> BoxFuture<Option<String>>;
+    fn remote_sdp(&self) -> BoxFuture<Option<String>>;
+}
+
+fn agent(obj: &MediaObject) -> Option<Arc<dyn SdpAgent>> {
+    obj.element.as_ref().and_then(|e| e.sdp.clone())
+}
+
+fn pending(f: BoxFuture<Result<String, String>>, kind: ErrorKind) -> Result<Outcome, RpcError> {
+    Ok(Outcome::Pending(Box::pin(async move {
+        f.await
+            .map(Value::String)
+            .map_err(|e| RpcError::new(kind, e))
+    })))
+}
+
+fn invoke(
     reg: &mut Registry,
     id: &ObjectId,
     method: &str,
     p: &Map<String, Value>,
 ) -> Result<Outcome, RpcError> {
     let obj = reg.require(id)?;
-    let ClassState::WebRtc(w) = &obj.state else {
+    let Some(a) = agent(obj) else {
         return Err(super::unimplemented::method(&obj.class.name, method));
     };
-    let w = w.handle_for_sdp();
+    let sdp_param = |name: &str| opt_str(p, name).unwrap_or_default().to_string();
     match method {
-        "processOffer" => Ok(w.process_offer(opt_str(p, "offer").unwrap_or_default().to_string())),
+        "processOffer" => {
+            let sdp = sdp_param("offer");
+            if sdp.trim().is_empty() {
+                return Err(RpcError::new(ErrorKind::SdpParseError, "Empty SDP offer"));
+            }
+            pending(
+                a.process_offer(sdp),
+                ErrorKind::SdpEndPointProcessOfferError,
+            )
+        }
         "processAnswer" => {
-            Ok(w.process_answer(opt_str(p, "answer").unwrap_or_default().to_string()))
+            let sdp = sdp_param("answer");
+            if sdp.trim().is_empty() {
+                return Err(RpcError::new(ErrorKind::SdpParseError, "Empty SDP answer"));
+            }
+            pending(
+                a.process_answer(sdp),
+                ErrorKind::SdpEndPointProcessAnswerError,
+            )
         }
         "generateOffer" => {
             let opts = p.get("options").and_then(Value::as_object);
@@ -27,10 +68,40 @@ pub(super) fn invoke(
                     .and_then(Value::as_bool)
                     .unwrap_or(true)
             };
-            Ok(w.generate_offer(flag("offerToReceiveAudio"), flag("offerToReceiveVideo")))
+            pending(
+                a.generate_offer(flag("offerToReceiveAudio"), flag("offerToReceiveVideo")),
+                ErrorKind::SdpEndPointGenerateOfferError,
+            )
         }
-        "getLocalSessionDescriptor" => Ok(w.local_sdp()),
-        "getRemoteSessionDescriptor" => Ok(w.remote_sdp()),
+        "getLocalSessionDescriptor" => {
+            let f = a.local_sdp();
+            Ok(Outcome::Pending(Box::pin(async move {
+                f.await.map(Value::String).ok_or_else(|| {
+                    RpcError::new(
+                        ErrorKind::SdpEndPointNoLocalSdpError,
+                        "No local SDP: generate or process an offer first",
+                    )
+                })
+            })))
+        }
+        "getRemoteSessionDescriptor" => {
+            let f = a.remote_sdp();
+            Ok(Outcome::Pending(Box::pin(async move {
+                f.await.map(Value::String).ok_or_else(|| {
+                    RpcError::new(
+                        ErrorKind::SdpEndPointNoRemoteSdpError,
+                        "No remote SDP: process an offer or answer first",
+                    )
+                })
+            })))
+        }
         _ => Err(super::unimplemented::method("SdpEndpoint", method)),
     }
 }
+
+pub(super) const CLASS: ClassBehaviour = ClassBehaviour {
+    name: "SdpEndpoint",
+    implements: |obj, _| agent(obj).is_some(),
+    invoke,
+    ..ClassBehaviour::EMPTY
+};

@@ -1,5 +1,6 @@
 //! ServerManager (`manager_ServerManager`): server info, pipelines, sessions, kmd, CPU and memory.
 
+use super::class::ClassBehaviour;
 use super::{MediaObject, Outcome, Registry, ServerFacts};
 use kurento_protocol::model::{self, marshal::complex};
 use kurento_protocol::{ErrorKind, ObjectId, RpcError};
@@ -8,7 +9,7 @@ use serde_json::{json, Map, Value};
 /// The version reported to clients: the KMS generation whose protocol we implement.
 pub const KMS_VERSION: &str = "6.18.1";
 
-pub(super) fn invoke(
+fn invoke(
     reg: &mut Registry,
     _id: &ObjectId,
     method: &str,
@@ -89,7 +90,7 @@ pub(crate) fn server_info() -> Value {
     complex("ServerInfo", f)
 }
 
-pub(super) fn get(
+fn get(
     reg: &Registry,
     _obj: &MediaObject,
     prop: &str,
@@ -112,3 +113,11 @@ pub(super) fn get(
         _ => return None,
     }))
 }
+
+pub(super) const CLASS: ClassBehaviour = ClassBehaviour {
+    name: "ServerManager",
+    implements: |_, _| true,
+    invoke,
+    get,
+    ..ClassBehaviour::EMPTY
+};

@@ -1,17 +1,33 @@
 //! WebRtcEndpoint: a WebRTC peer in the media core, driven by Kurento's offer/answer, trickle
-//! ICE and STUN/TURN settings; its media events become Kurento events here.
+//! ICE and STUN/TURN settings; its signalling events become Kurento events here.
 
-use super::{ClassState, ElementMedia, MediaObject, Outcome, Registry};
+use super::class::{self, ClassBehaviour, Created, NewObject};
+use super::graph::MediaRole;
+use super::media_pipeline::PipelineState;
+use super::sdp_endpoint::SdpAgent;
+use super::{BoxFuture, ElementMedia, MediaObject, Outcome, Registry, ServerFacts};
 use crate::media::{BitrateLimits, ElementId, MediaKind, MediaType};
-use crate::webrtc::{self, IceCandidateInit, WebRtcError, WebRtcEvent, WebRtcHandle};
+use crate::webrtc::{self, IceCandidateInit, WebRtcEvent, WebRtcHandle};
 use kurento_protocol::model::marshal::complex;
 use kurento_protocol::{ErrorKind, ObjectId, RpcError};
 use serde_json::{json, Map, Value};
+use std::sync::Arc;
 use tracing::debug;
+
+pub(super) const CLASS: ClassBehaviour = ClassBehaviour {
+    name: "WebRtcEndpoint",
+    implements: |_, m| matches!(m, "gatherCandidates" | "addIceCandidate"),
+    invoke,
+    get,
+    create: Some(create),
+    property_changed,
+    role: Some(MediaRole::Adapter),
+    stats: Some(stats),
+    ..ClassBehaviour::EMPTY
+};
 
 pub struct WebRtcState {
     handle: WebRtcHandle,
-    pub connected: bool,
     ice: Vec<(u32, u32, &'static str)>,
     pairs: Vec<(String, String)>,
     dtls: &'static str,
@@ -21,129 +37,78 @@ fn kind_type(k: MediaKind) -> &'static str {
     MediaType::from(k).as_str()
 }
 
-impl WebRtcState {
-    pub(super) fn new(
-        reg: &mut Registry,
-        id: &ObjectId,
-        pipeline: &ObjectId,
-        props: &Map<String, Value>,
-    ) -> Result<(Self, ElementMedia), RpcError> {
-        let Some(ClassState::Pipeline(p)) = reg.get(pipeline).map(|o| &o.state) else {
-            return Err(RpcError::object_not_found(pipeline.as_str()));
-        };
-        let media = p.media.clone();
-        let mut cfg = reg.media.webrtc.clone();
-        cfg.recvonly = props
-            .get("recvonly")
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
-        cfg.sendonly = props
-            .get("sendonly")
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
-        let key = ElementId::next();
-        let _media_workers = reg.media.runtime.enter();
-        let handle = webrtc::spawn_endpoint(cfg, media.inbox(key), reg.media.webrtc_events(key))
-            .map_err(|e| {
-                RpcError::new(
-                    ErrorKind::NotEnoughResources,
-                    format!("Cannot create WebRtcEndpoint: {e}"),
-                )
-            })?;
-        let element = ElementMedia::attach(key, &media, std::sync::Arc::new(handle.clone()));
-        reg.endpoints.insert(key, id.clone());
-        Ok((
-            WebRtcState {
-                handle,
-                connected: false,
-                ice: Vec::new(),
-                pairs: Vec::new(),
-                dtls: "NEW",
-            },
-            element,
-        ))
-    }
-
-    pub fn request_keyframe(&self, k: MediaKind) {
-        self.handle.request_keyframe(k);
-    }
-
-    pub(super) fn handle_for_sdp(&self) -> SdpOps {
-        SdpOps(self.handle.clone())
-    }
+fn create(reg: &mut Registry, o: &NewObject) -> Result<Created, RpcError> {
+    let pipeline = o
+        .pipeline
+        .ok_or_else(|| RpcError::param_required("mediaPipeline"))?;
+    let Some(p) = reg.get(pipeline).and_then(class::state::<PipelineState>) else {
+        return Err(RpcError::object_not_found(pipeline.as_str()));
+    };
+    let media = p.media.clone();
+    let flag = |name: &str| o.props.get(name).and_then(Value::as_bool).unwrap_or(false);
+    let mut cfg = reg.media.webrtc.clone();
+    cfg.recvonly = flag("recvonly");
+    cfg.sendonly = flag("sendonly");
+    let key = ElementId::next();
+    let _media_workers = reg.media.runtime.enter();
+    let handle = webrtc::spawn_endpoint(cfg, media.inbox(key), reg.media.webrtc_events(key))
+        .map_err(|e| {
+            RpcError::new(
+                ErrorKind::NotEnoughResources,
+                format!("Cannot create WebRtcEndpoint: {e}"),
+            )
+        })?;
+    let element = ElementMedia::attach(key, &media, Arc::new(handle.clone()))
+        .with_sdp(Arc::new(SdpOps(handle.clone())));
+    Ok(Created {
+        state: Some(Box::new(WebRtcState {
+            handle,
+            ice: Vec::new(),
+            pairs: Vec::new(),
+            dtls: "NEW",
+        })),
+        element: Some(element),
+    })
 }
 
-fn sdp_error(kind: ErrorKind) -> impl Fn(WebRtcError) -> RpcError {
-    move |e| RpcError::new(kind, e.to_string())
-}
+/// Offer/answer through the endpoint's task.
+struct SdpOps(WebRtcHandle);
 
-/// Offer/answer operations, run on the media side without the registry lock.
-pub(super) struct SdpOps(WebRtcHandle);
-
-impl SdpOps {
-    pub fn process_offer(self, sdp: String) -> Outcome {
-        Outcome::Pending(Box::pin(async move {
-            if sdp.trim().is_empty() {
-                return Err(RpcError::new(ErrorKind::SdpParseError, "Empty SDP offer"));
-            }
-            self.0
-                .process_offer(sdp)
+impl SdpAgent for SdpOps {
+    fn process_offer(&self, sdp: String) -> BoxFuture<Result<String, String>> {
+        let h = self.0.clone();
+        Box::pin(async move { h.process_offer(sdp).await.map_err(|e| e.to_string()) })
+    }
+    fn process_answer(&self, sdp: String) -> BoxFuture<Result<String, String>> {
+        let h = self.0.clone();
+        Box::pin(async move { h.process_answer(sdp).await.map_err(|e| e.to_string()) })
+    }
+    fn generate_offer(&self, audio: bool, video: bool) -> BoxFuture<Result<String, String>> {
+        let h = self.0.clone();
+        Box::pin(async move {
+            h.generate_offer(audio, video)
                 .await
-                .map(Value::String)
-                .map_err(sdp_error(ErrorKind::SdpEndPointProcessOfferError))
-        }))
+                .map_err(|e| e.to_string())
+        })
     }
-    pub fn process_answer(self, sdp: String) -> Outcome {
-        Outcome::Pending(Box::pin(async move {
-            if sdp.trim().is_empty() {
-                return Err(RpcError::new(ErrorKind::SdpParseError, "Empty SDP answer"));
-            }
-            self.0
-                .process_answer(sdp)
-                .await
-                .map(Value::String)
-                .map_err(sdp_error(ErrorKind::SdpEndPointProcessAnswerError))
-        }))
+    fn local_sdp(&self) -> BoxFuture<Option<String>> {
+        let h = self.0.clone();
+        Box::pin(async move { h.local_sdp().await })
     }
-    pub fn generate_offer(self, audio: bool, video: bool) -> Outcome {
-        Outcome::Pending(Box::pin(async move {
-            self.0
-                .generate_offer(audio, video)
-                .await
-                .map(Value::String)
-                .map_err(sdp_error(ErrorKind::SdpEndPointGenerateOfferError))
-        }))
-    }
-    pub fn local_sdp(self) -> Outcome {
-        Outcome::Pending(Box::pin(async move {
-            self.0.local_sdp().await.map(Value::String).ok_or_else(|| {
-                RpcError::new(
-                    ErrorKind::SdpEndPointNoLocalSdpError,
-                    "No local SDP: generate or process an offer first",
-                )
-            })
-        }))
-    }
-    pub fn remote_sdp(self) -> Outcome {
-        Outcome::Pending(Box::pin(async move {
-            self.0.remote_sdp().await.map(Value::String).ok_or_else(|| {
-                RpcError::new(
-                    ErrorKind::SdpEndPointNoRemoteSdpError,
-                    "No remote SDP: process an offer or answer first",
-                )
-            })
-        }))
+    fn remote_sdp(&self) -> BoxFuture<Option<String>> {
+        let h = self.0.clone();
+        Box::pin(async move { h.remote_sdp().await })
     }
 }
 
 fn state_of<'a>(reg: &'a Registry, id: &ObjectId) -> Result<&'a WebRtcState, RpcError> {
-    match &reg.require(id)?.state {
-        ClassState::WebRtc(w) => Ok(w),
-        _ => Err(RpcError::object_not_found(id.as_str())),
-    }
+    reg.require(id)
+        .ok()
+        .and_then(class::state::<WebRtcState>)
+        .ok_or_else(|| RpcError::object_not_found(id.as_str()))
 }
 
-pub(super) fn invoke(
+fn invoke(
     reg: &mut Registry,
     id: &ObjectId,
     method: &str,
@@ -185,14 +150,13 @@ pub(super) fn invoke(
     }
 }
 
-pub(super) fn get(
+fn get(
     _reg: &Registry,
     obj: &MediaObject,
     prop: &str,
+    _: &ServerFacts,
 ) -> Option<Result<Outcome, RpcError>> {
-    let ClassState::WebRtc(w) = &obj.state else {
-        return None;
-    };
+    let w = class::state::<WebRtcState>(obj)?;
     match prop {
         "ICECandidatePairs" => Some(Outcome::value(Value::Array(
             w.pairs.iter().map(|(l, r)| candidate_pair(l, r)).collect(),
@@ -221,7 +185,7 @@ pub(super) fn get(
 }
 
 /// A WebRtcEndpoint setter changed a property the peer must know about.
-pub(super) fn property_changed(reg: &mut Registry, id: &ObjectId, prop: &str, v: &Value) {
+fn property_changed(reg: &mut Registry, id: &ObjectId, prop: &str, v: &Value) {
     let Ok(w) = state_of(reg, id) else { return };
     let h = w.handle.clone();
     let props = reg.get(id).map(|o| o.props.clone()).unwrap_or_default();
@@ -282,15 +246,8 @@ pub(super) fn property_changed(reg: &mut Registry, id: &ObjectId, prop: &str, v:
 }
 
 /// getStats: inbound and outbound RTP figures of a WebRtcEndpoint; other elements report none.
-pub(super) fn stats(
-    reg: &Registry,
-    id: &ObjectId,
-    ty: Option<MediaType>,
-) -> Result<Outcome, RpcError> {
-    let obj = reg.require(id)?;
-    let ClassState::WebRtc(w) = &obj.state else {
-        return Outcome::value(Value::Object(Map::new()));
-    };
+fn stats(reg: &Registry, id: &ObjectId, ty: Option<MediaType>) -> Result<Outcome, RpcError> {
+    let w = state_of(reg, id)?;
     let h = w.handle.clone();
     let kinds: Vec<MediaKind> = match ty.and_then(MediaType::rtp_kind) {
         Some(k) => vec![k],
@@ -313,8 +270,14 @@ pub(crate) fn on_media_event(reg: &mut Registry, key: ElementId, ev: WebRtcEvent
     let mut raise: Vec<(&'static str, Map<String, Value>)> = Vec::new();
     {
         let Some(obj) = reg.get_mut(&id) else { return };
-        let media_connected = obj.element.as_mut().map(|e| &mut e.media_connected);
-        let ClassState::WebRtc(w) = &mut obj.state else {
+        let Some(element) = obj.element.as_mut() else {
+            return;
+        };
+        let Some(w) = obj
+            .state
+            .as_mut()
+            .and_then(|s| s.downcast_mut::<WebRtcState>())
+        else {
             return;
         };
         match ev {
@@ -354,13 +317,13 @@ pub(crate) fn on_media_event(reg: &mut Registry, key: ElementId, ev: WebRtcEvent
             }
             WebRtcEvent::ConnectionStateChanged { connected } => {
                 tracing::info!(endpoint = %id, connected, "connection state changed");
-                if connected != w.connected {
+                if connected != element.connected {
                     let (old, new) = if connected {
                         ("DISCONNECTED", "CONNECTED")
                     } else {
                         ("CONNECTED", "DISCONNECTED")
                     };
-                    w.connected = connected;
+                    element.connected = connected;
                     raise.push((
                         "ConnectionStateChanged",
                         json_map(json!({"oldState": old, "newState": new})),
@@ -390,11 +353,9 @@ pub(crate) fn on_media_event(reg: &mut Registry, key: ElementId, ev: WebRtcEvent
                 ));
             }
             WebRtcEvent::Closed => {
-                if let Some(mc) = media_connected {
-                    if *mc {
-                        *mc = false;
-                        raise.push(("MediaSessionTerminated", Map::new()));
-                    }
+                if element.media_connected {
+                    element.media_connected = false;
+                    raise.push(("MediaSessionTerminated", Map::new()));
                 }
             }
         }
