@@ -461,3 +461,50 @@ async fn without_use_data_channels_the_offered_channel_is_rejected() {
     assert!(!offer.contains("m=application"), "{offer}");
     ep.handle.close();
 }
+
+#[tokio::test]
+async fn unconsumed_incoming_messages_are_dropped_not_buffered() {
+    init_log();
+    let mut ep = Ep::spawn(config(true));
+    let mut peer = Peer::new().await;
+    connect_peer_offering(&mut ep, &mut peer, Some("flood")).await;
+    drive(
+        &mut peer,
+        &mut ep,
+        Duration::from_secs(10),
+        "channel open",
+        |p, e| !p.opened.is_empty() && !e.opened().is_empty(),
+    )
+    .await;
+    let cid = peer.opened[0].0;
+
+    // 12 MB in 100 KB messages while nothing consumes the graph queue: what the endpoint keeps
+    // alive stays within its in-flight budget (4 MiB), the rest is counted as dropped.
+    let msg = vec![7u8; 100_000];
+    let mut sent = 0;
+    let end = Instant::now() + Duration::from_secs(20);
+    while sent < 120 && Instant::now() < end {
+        let mut ch = peer.rtc.channel(cid).unwrap();
+        if ch.write(true, &msg).unwrap() {
+            sent += 1;
+        }
+        peer.step().await;
+    }
+    assert_eq!(sent, 120, "peer could not send");
+    let end = Instant::now() + Duration::from_secs(10);
+    while ep.handle.data_dropped().incoming + (ep.graph_rx.len() as u64) < 120 {
+        assert!(
+            Instant::now() < end,
+            "messages lost: {:?}",
+            ep.handle.data_dropped()
+        );
+        peer.step().await;
+    }
+    let queued = ep.graph_rx.len();
+    assert!(
+        queued * msg.len() <= 4 * 1024 * 1024,
+        "{queued} messages queued"
+    );
+    assert!(ep.handle.data_dropped().incoming > 0);
+    ep.handle.close();
+}
