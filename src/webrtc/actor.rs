@@ -1666,13 +1666,17 @@ impl Actor {
     }
 
     fn expire_channel_requests(&mut self, now: Instant) {
-        let (expired, kept) = std::mem::take(&mut self.channels.awaiting_id)
+        if self.channels.next_deadline().is_none_or(|t| t > now) {
+            return;
+        }
+        let (expired, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.channels.awaiting_id)
             .into_iter()
             .partition(|(_, _, t)| *t <= now);
         self.channels.awaiting_id = kept;
-        let expired: Vec<_> = expired;
         for (cid, r, _) in expired {
             tracing::info!("data channel {cid:?} not opened in time: SCTP is not up");
+            // The caller got an error, so a late open must not surface as a channel of theirs.
+            self.channels.abandoned.push(cid);
             let _ = r.send(Err(WebRtcError::InvalidState(
                 "SCTP association not established".into(),
             )));
@@ -1702,6 +1706,11 @@ impl Actor {
             return;
         }
         if self.channels.by_cid(cid).is_some() {
+            return;
+        }
+        if let Some(i) = self.channels.abandoned.iter().position(|c| *c == cid) {
+            self.channels.abandoned.swap_remove(i);
+            self.rtc.direct_api().close_data_channel(cid);
             return;
         }
         if !self.channels.negotiated {
@@ -1755,6 +1764,7 @@ impl Actor {
                 "data channel closed before it opened".into(),
             )));
         }
+        self.channels.abandoned.retain(|c| *c != cid);
         if self.channels.placeholder == Some(cid) {
             self.channels.placeholder = None;
             return;

@@ -83,6 +83,8 @@ pub(super) struct Channels {
     /// Handed to str0m, answered once str0m assigns the stream id (after the DTLS role is known).
     pub awaiting_id: Vec<(ChannelId, Reply<u16>, Instant)>,
     pub placeholder: Option<ChannelId>,
+    /// Requests that timed out in `awaiting_id`: closed if str0m still opens them.
+    pub abandoned: Vec<ChannelId>,
     /// The remote description carries an `m=application` section we accepted.
     pub negotiated: bool,
     /// Incoming payloads handed to the graph, oldest first, to measure what is still alive.
