@@ -67,6 +67,8 @@ pub fn options(cfg: &Config) -> ServerOptions {
         max_audio_recv_bandwidth_kbps: 0,
         max_video_recv_bandwidth_kbps: 0,
         shared_udp: None,
+        // Per endpoint: the WebRtcEndpoint constructor's `useDataChannels`.
+        use_data_channels: false,
     };
     let opt_str = |v: &Option<String>| v.clone().map(Value::String).unwrap_or_else(|| json!(""));
     let ext = |a: &Option<ExternalAddress>| match a {

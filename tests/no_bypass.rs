@@ -89,7 +89,7 @@ async fn video_for(from: &mut Peer, to: &mut Peer, dur: Duration, frame: &mut us
     while Instant::now() < end {
         from.send(
             MediaKind::Video,
-            &vp8_payload(*frame, *frame % 30 == 0),
+            &vp8_payload(*frame, (*frame).is_multiple_of(30)),
             true,
         );
         *frame += 1;

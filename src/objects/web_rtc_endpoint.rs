@@ -352,6 +352,12 @@ pub(crate) fn on_media_event(reg: &mut Registry, key: ElementId, ev: WebRtcEvent
                     })),
                 ));
             }
+            WebRtcEvent::DataChannelOpened { id, .. } => {
+                raise.push(("DataChannelOpened", json_map(json!({"channelId": id}))));
+            }
+            WebRtcEvent::DataChannelClosed { id } => {
+                raise.push(("DataChannelClosed", json_map(json!({"channelId": id}))));
+            }
             WebRtcEvent::Closed => {
                 if element.media_connected {
                     element.media_connected = false;

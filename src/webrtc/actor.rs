@@ -21,6 +21,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::codec;
+use super::datachannel::{self, Channels, DataDropCounters, OpenChannel};
 use super::net;
 use super::rewrite::OutStream;
 use super::shared_udp::SharedUdp;
@@ -30,7 +31,7 @@ use super::{
     Command, DtlsState, EndpointConfig, IceCandidateInit, IceComponentState, MediaCounters,
     MediaExtensions, MediaKind, RtpPacket, TurnTransport, WebRtcError, WebRtcEvent, WebRtcStats,
 };
-use crate::media::{FromElement, GraphInbox};
+use crate::media::{DataMessage, FromElement, GraphInbox};
 
 const NET_QUEUE: usize = 1024;
 pub(super) const MAX_DATAGRAM: usize = 2048;
@@ -139,8 +140,16 @@ impl Counters {
     }
 }
 
+/// What the handle feeds the actor.
+pub(super) struct Inputs {
+    pub cmd: mpsc::UnboundedReceiver<Command>,
+    pub media: mpsc::Receiver<RtpPacket>,
+    pub data: mpsc::Receiver<DataMessage>,
+}
+
 struct Actor {
     rtc: Rtc,
+    channels: Channels,
     cfg: EndpointConfig,
     events: Box<dyn Fn(WebRtcEvent) + Send>,
     graph: GraphInbox,
@@ -190,10 +199,10 @@ pub(super) fn spawn(
     cfg: EndpointConfig,
     std_sockets: Vec<std::net::UdpSocket>,
     listeners: Vec<std::net::TcpListener>,
-    cmd_rx: mpsc::UnboundedReceiver<Command>,
-    media_rx: mpsc::Receiver<RtpPacket>,
+    inputs: Inputs,
     graph: GraphInbox,
     events: Box<dyn Fn(WebRtcEvent) + Send>,
+    data_drops: Arc<DataDropCounters>,
 ) -> Result<(), WebRtcError> {
     let (net_tx, net_rx) = mpsc::channel(NET_QUEUE);
     let mut sockets = Vec::new();
@@ -255,6 +264,7 @@ pub(super) fn spawn(
 
     let mut actor = Actor {
         rtc,
+        channels: Channels::new(data_drops),
         cfg,
         events,
         graph,
@@ -317,7 +327,7 @@ pub(super) fn spawn(
         let tx = actor.net_tx.clone();
         actor.tasks.push(tokio::spawn(ice_tcp_accept(l, addr, tx)));
     }
-    tokio::spawn(actor.run(cmd_rx, media_rx, net_rx));
+    tokio::spawn(actor.run(inputs, net_rx));
     Ok(())
 }
 
@@ -531,12 +541,12 @@ fn candidate_addr(line: &str) -> Option<SocketAddr> {
 }
 
 impl Actor {
-    async fn run(
-        mut self,
-        mut cmd_rx: mpsc::UnboundedReceiver<Command>,
-        mut media_rx: mpsc::Receiver<RtpPacket>,
-        mut net_rx: mpsc::Receiver<NetIn>,
-    ) {
+    async fn run(mut self, inputs: Inputs, mut net_rx: mpsc::Receiver<NetIn>) {
+        let Inputs {
+            cmd: mut cmd_rx,
+            media: mut media_rx,
+            data: mut data_rx,
+        } = inputs;
         self.pump();
         while !self.finished {
             let now = Instant::now();
@@ -552,6 +562,7 @@ impl Actor {
                 },
                 Some(n) = net_rx.recv() => self.handle_net(n),
                 Some(p) = media_rx.recv() => self.send_rtp(p),
+                Some(m) = data_rx.recv() => self.send_data(m),
                 _ = tokio::time::sleep_until(deadline.into()) => self.handle_timeout(Instant::now()),
             }
         }
@@ -573,6 +584,9 @@ impl Actor {
             match self.rtc.poll_output() {
                 Ok(Output::Timeout(t)) => {
                     self.rtc_timeout = t;
+                    if !self.channels.awaiting_id.is_empty() {
+                        self.resolve_channel_ids();
+                    }
                     return;
                 }
                 Ok(Output::Transmit(t)) => self.transmit(t),
@@ -599,6 +613,9 @@ impl Actor {
             if let Some(x) = turn.client.poll_timeout() {
                 t = Some(t.map_or(x, |t| t.min(x)));
             }
+        }
+        if let Some(x) = self.channels.next_deadline() {
+            t = Some(t.map_or(x, |t| t.min(x)));
         }
         t
     }
@@ -631,6 +648,7 @@ impl Actor {
         }
         self.service_turn(now);
         self.check_gather_done();
+        self.expire_channel_requests(now);
     }
 
     fn handle_cmd(&mut self, c: Command) {
@@ -678,6 +696,11 @@ impl Actor {
             Command::Stats(r) => {
                 let _ = r.send(Ok(self.stats()));
             }
+            Command::CreateDataChannel(cfg, r) => self.create_data_channel(cfg, r),
+            Command::CloseDataChannel(id, r) => {
+                let res = self.close_data_channel(id);
+                let _ = r.send(res);
+            }
             // Handled in run().
             Command::Close => {}
         }
@@ -698,12 +721,22 @@ impl Actor {
 
     fn process_offer(&mut self, sdp: String) -> Result<String, WebRtcError> {
         let restricted = restrict_offer(&sdp, self.cfg.recvonly, self.cfg.sendonly);
+        let (restricted, removed) = if self.cfg.use_data_channels {
+            (restricted, Vec::new())
+        } else {
+            datachannel::strip_application(&restricted)
+        };
         let offer =
             SdpOffer::from_sdp_string(&restricted).map_err(|e| WebRtcError::Sdp(e.to_string()))?;
         let res = self.rtc.sdp_api().accept_offer(offer);
         self.pump();
         let answer = res.map_err(|e| WebRtcError::Sdp(e.to_string()))?;
-        let text = self.finish_local_sdp(&answer.to_sdp_string());
+        let answer = datachannel::insert_rejected(&answer.to_sdp_string(), &removed);
+        let text = self.finish_local_sdp(&answer);
+        if self.cfg.use_data_channels {
+            self.channels.negotiated |= datachannel::has_live_application(&sdp);
+            self.start_queued_channels();
+        }
         self.pending_offer = None;
         self.local_sdp = Some(text.clone());
         self.remote_sdp = Some(sdp);
@@ -731,7 +764,24 @@ impl Actor {
         if video {
             api.add_media(str0m::media::MediaKind::Video, dir, None, None, None);
         }
+        let mut offered = Vec::new();
+        if self.cfg.use_data_channels {
+            for (cfg, r) in self.channels.queued.drain(..) {
+                offered.push((api.add_channel_with_config(cfg), r));
+            }
+            if offered.is_empty()
+                && !self.channels.negotiated
+                && self.channels.placeholder.is_none()
+            {
+                self.channels.placeholder =
+                    Some(api.add_channel_with_config(datachannel::placeholder_config()));
+            }
+        }
         let applied = api.apply();
+        let deadline = Instant::now() + datachannel::CREATE_TIMEOUT;
+        self.channels
+            .awaiting_id
+            .extend(offered.into_iter().map(|(cid, r)| (cid, r, deadline)));
         self.pump();
         let (offer, pending) =
             applied.ok_or_else(|| WebRtcError::InvalidState("nothing to offer".into()))?;
@@ -752,6 +802,10 @@ impl Actor {
         let res = self.rtc.sdp_api().accept_answer(pending, answer);
         self.pump();
         res.map_err(|e| WebRtcError::Sdp(e.to_string()))?;
+        if self.cfg.use_data_channels {
+            self.channels.negotiated |= datachannel::has_live_application(&sdp);
+            self.start_queued_channels();
+        }
         self.remote_sdp = Some(sdp);
         self.after_negotiation();
         self.local_sdp
@@ -991,17 +1045,15 @@ impl Actor {
         let Some(local) = &self.local_sdp else {
             return;
         };
-        let mid = local
-            .lines()
-            .find_map(|l| l.trim_end().strip_prefix("a=mid:"))
-            .map(str::to_string);
+        // A rejected data channel section may come first; candidates belong to a live one.
+        let (mid, index) = datachannel::candidate_mid(local);
         while self.emitted < self.local_cands.len() {
             let line = self.local_cands[self.emitted].line.clone();
             self.emitted += 1;
             self.emit(WebRtcEvent::IceCandidateFound(IceCandidateInit {
                 candidate: line,
                 sdp_mid: mid.clone(),
-                sdp_mline_index: Some(0),
+                sdp_mline_index: Some(index),
             }));
         }
         if !self.gather_done_emitted {
@@ -1378,6 +1430,9 @@ impl Actor {
                 }
             }
             Event::RtpPacket(p) => self.on_rtp(p),
+            Event::ChannelOpen(cid, label) => self.on_channel_open(cid, label),
+            Event::ChannelData(d) => self.on_channel_data(d),
+            Event::ChannelClose(cid) => self.on_channel_close(cid),
             Event::KeyframeRequest(r) => {
                 if let Some((_, k)) = self.mids.iter().find(|(m, _)| *m == r.mid) {
                     self.graph.send(FromElement::KeyframeRequested { kind: *k });
@@ -1544,6 +1599,207 @@ impl Actor {
         cnt.packets_sent += 1;
         cnt.bytes_sent += len;
         self.pump();
+    }
+
+    // ---------------------------------------------------------------- data channels
+
+    fn create_data_channel(&mut self, cfg: str0m::channel::ChannelConfig, r: super::Reply<u16>) {
+        if !self.cfg.use_data_channels {
+            let _ = r.send(Err(WebRtcError::InvalidState(
+                "data channels are not enabled (useDataChannels)".into(),
+            )));
+            return;
+        }
+        if self.remote_sdp.is_none() {
+            // The next offer or answer decides whether SCTP exists at all.
+            self.channels.queued.push((cfg, r));
+            return;
+        }
+        if !self.channels.negotiated {
+            let _ = r.send(Err(WebRtcError::InvalidState(
+                "data channels were not negotiated".into(),
+            )));
+            return;
+        }
+        let cid = self.rtc.direct_api().create_data_channel(cfg);
+        let deadline = Instant::now() + datachannel::CREATE_TIMEOUT;
+        self.channels.awaiting_id.push((cid, r, deadline));
+        self.pump();
+        self.resolve_channel_ids();
+    }
+
+    /// Hands channels requested before negotiation to str0m, or fails them when the peer did
+    /// not accept data channels.
+    fn start_queued_channels(&mut self) {
+        if self.channels.queued.is_empty() {
+            return;
+        }
+        if !self.channels.negotiated {
+            self.channels
+                .fail_queued("data channels were not negotiated");
+            return;
+        }
+        let deadline = Instant::now() + datachannel::CREATE_TIMEOUT;
+        for (cfg, r) in std::mem::take(&mut self.channels.queued) {
+            let cid = self.rtc.direct_api().create_data_channel(cfg);
+            self.channels.awaiting_id.push((cid, r, deadline));
+        }
+        self.pump();
+        self.resolve_channel_ids();
+    }
+
+    /// Answers create requests whose stream id str0m has assigned (it does so once SCTP is
+    /// initialised, as the id's parity follows the DTLS role).
+    fn resolve_channel_ids(&mut self) {
+        let api = self.rtc.direct_api();
+        let mut i = 0;
+        while i < self.channels.awaiting_id.len() {
+            let cid = self.channels.awaiting_id[i].0;
+            match api.sctp_stream_id_by_channel_id(cid) {
+                Some(stream) => {
+                    let (_, r, _) = self.channels.awaiting_id.swap_remove(i);
+                    let _ = r.send(Ok(stream));
+                }
+                None => i += 1,
+            }
+        }
+    }
+
+    fn expire_channel_requests(&mut self, now: Instant) {
+        if self.channels.next_deadline().is_none_or(|t| t > now) {
+            return;
+        }
+        let (expired, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.channels.awaiting_id)
+            .into_iter()
+            .partition(|(_, _, t)| *t <= now);
+        self.channels.awaiting_id = kept;
+        for (cid, r, _) in expired {
+            tracing::info!("data channel {cid:?} not opened in time: SCTP is not up");
+            // The caller got an error, so a late open must not surface as a channel of theirs.
+            self.channels.abandoned.push(cid);
+            let _ = r.send(Err(WebRtcError::InvalidState(
+                "SCTP association not established".into(),
+            )));
+        }
+    }
+
+    fn close_data_channel(&mut self, id: u16) -> Result<(), WebRtcError> {
+        let cid = self
+            .channels
+            .open
+            .iter()
+            .find(|c| c.stream == id)
+            .map(|c| c.cid)
+            .ok_or_else(|| WebRtcError::InvalidState(format!("no open data channel {id}")))?;
+        self.rtc.direct_api().close_data_channel(cid);
+        self.pump();
+        Ok(())
+    }
+
+    fn on_channel_open(&mut self, cid: str0m::channel::ChannelId, label: String) {
+        let stream = self.rtc.direct_api().sctp_stream_id_by_channel_id(cid);
+        let Some(stream) = stream else {
+            tracing::debug!("data channel {cid:?} opened without a stream id");
+            return;
+        };
+        if self.channels.placeholder == Some(cid) || stream == datachannel::PLACEHOLDER_STREAM {
+            return;
+        }
+        if self.channels.by_cid(cid).is_some() {
+            return;
+        }
+        if let Some(i) = self.channels.abandoned.iter().position(|c| *c == cid) {
+            self.channels.abandoned.swap_remove(i);
+            self.rtc.direct_api().close_data_channel(cid);
+            return;
+        }
+        if !self.channels.negotiated {
+            // str0m answers any SCTP association a peer starts over DTLS, negotiated or not;
+            // a channel the SDP never allowed is closed unreported.
+            tracing::info!("closing data channel {stream} '{label}': data channels not negotiated");
+            self.rtc.direct_api().close_data_channel(cid);
+            return;
+        }
+        tracing::debug!("data channel {stream} '{label}' open");
+        self.channels.open.push(OpenChannel {
+            cid,
+            stream,
+            label: label.as_str().into(),
+        });
+        self.emit(WebRtcEvent::DataChannelOpened { id: stream, label });
+    }
+
+    fn on_channel_data(&mut self, d: str0m::channel::ChannelData) {
+        let Some(label) = self.channels.by_cid(d.id).map(|c| c.label.clone()) else {
+            tracing::trace!("data on channel {:?} that is not open to us", d.id);
+            return;
+        };
+        let data: Arc<[u8]> = d.data.into();
+        if !self.channels.admit(&data) {
+            let n = self.channels.drops.count_in();
+            if n.is_power_of_two() {
+                tracing::warn!(
+                    dropped = n,
+                    "data channel messages unconsumed: dropping incoming"
+                );
+            }
+            return;
+        }
+        self.graph.send(FromElement::Data(DataMessage {
+            label,
+            binary: d.binary,
+            data,
+        }));
+    }
+
+    fn on_channel_close(&mut self, cid: str0m::channel::ChannelId) {
+        if let Some(i) = self
+            .channels
+            .awaiting_id
+            .iter()
+            .position(|(c, _, _)| *c == cid)
+        {
+            let (_, r, _) = self.channels.awaiting_id.swap_remove(i);
+            let _ = r.send(Err(WebRtcError::InvalidState(
+                "data channel closed before it opened".into(),
+            )));
+        }
+        self.channels.abandoned.retain(|c| *c != cid);
+        if self.channels.placeholder == Some(cid) {
+            self.channels.placeholder = None;
+            return;
+        }
+        let Some(i) = self.channels.open.iter().position(|c| c.cid == cid) else {
+            return;
+        };
+        let c = self.channels.open.remove(i);
+        tracing::debug!("data channel {} '{}' closed", c.stream, c.label);
+        self.emit(WebRtcEvent::DataChannelClosed { id: c.stream });
+    }
+
+    fn send_data(&mut self, m: DataMessage) {
+        let written = match self.channels.target(&m.label) {
+            Some(cid) => match self.rtc.channel(cid) {
+                // false: str0m's send buffer (128 KiB over all channels) is full.
+                Some(mut ch) => ch.write(m.binary, &m.data).unwrap_or_else(|e| {
+                    tracing::debug!("data channel write: {e}");
+                    false
+                }),
+                None => false,
+            },
+            None => false,
+        };
+        if written {
+            self.pump();
+        } else {
+            let n = self.channels.drops.count_out();
+            if n.is_power_of_two() {
+                tracing::warn!(
+                    dropped = n,
+                    "data channel message dropped: no open channel or buffer full"
+                );
+            }
+        }
     }
 
     /// The negotiated mids of one kind.

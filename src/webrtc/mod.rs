@@ -6,6 +6,7 @@
 
 mod actor;
 mod codec;
+mod datachannel;
 mod net;
 mod rewrite;
 mod shared_udp;
@@ -100,6 +101,9 @@ pub struct EndpointConfig {
     pub max_video_recv_bandwidth_kbps: u32,
     /// One UDP port for all endpoints (`sharedUdpPort`) instead of sockets of their own.
     pub shared_udp: Option<Arc<SharedUdp>>,
+    /// KMS `useDataChannels`: accept and offer an SCTP association for data channels. Off, an
+    /// offered `m=application` section is answered rejected (port 0), as KMS does.
+    pub use_data_channels: bool,
 }
 
 impl Default for EndpointConfig {
@@ -118,6 +122,7 @@ impl Default for EndpointConfig {
             max_audio_recv_bandwidth_kbps: 0,
             max_video_recv_bandwidth_kbps: 0,
             shared_udp: None,
+            use_data_channels: false,
         }
     }
 }
@@ -145,6 +150,15 @@ pub enum WebRtcEvent {
     CodecNotNegotiated {
         kind: MediaKind,
         codec: String,
+    },
+    /// A data channel opened by either side is ready; `id` is its SCTP stream id (KMS
+    /// `channelId`).
+    DataChannelOpened {
+        id: u16,
+        label: String,
+    },
+    DataChannelClosed {
+        id: u16,
     },
     /// The endpoint task ended (close(), remote DTLS close, or fatal error).
     Closed,
@@ -209,6 +223,8 @@ enum Command {
     RemoteSdp(oneshot::Sender<Option<String>>),
     RequestKeyframe(MediaKind),
     Stats(Reply<WebRtcStats>),
+    CreateDataChannel(str0m::channel::ChannelConfig, Reply<u16>),
+    CloseDataChannel(u16, Reply<()>),
     Close,
 }
 
@@ -217,6 +233,8 @@ enum Command {
 pub struct WebRtcHandle {
     cmd: mpsc::UnboundedSender<Command>,
     media: mpsc::Sender<RtpPacket>,
+    data: mpsc::Sender<DataMessage>,
+    data_drops: Arc<datachannel::DataDropCounters>,
     local_addrs: Arc<Vec<SocketAddr>>,
     dropped: Arc<std::sync::atomic::AtomicU64>,
 }
@@ -232,6 +250,18 @@ impl fmt::Debug for WebRtcHandle {
 /// Queue depth for outgoing media; when the endpoint task falls this far behind, packets are
 /// dropped rather than buffered without bound.
 const MEDIA_QUEUE: usize = 2048;
+
+/// Queue depth for outgoing data-channel messages (same policy as [`MEDIA_QUEUE`]).
+const DATA_QUEUE: usize = 256;
+
+/// Data-channel messages this endpoint dropped, per direction.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DataDrops {
+    /// To the peer: send queue full, no open channel, SCTP send buffer full, or too large.
+    pub outgoing: u64,
+    /// From the peer: more than the in-flight budget still unconsumed in the graph.
+    pub incoming: u64,
+}
 
 /// Spawns the endpoint task on the current tokio runtime (must be called from within one). Binds the host sockets right away so
 /// port exhaustion is reported to the caller (KMS fails `create` in that case too).
@@ -271,18 +301,26 @@ pub fn spawn_endpoint(
     }
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
     let (media_tx, media_rx) = mpsc::channel(MEDIA_QUEUE);
+    let (data_tx, data_rx) = mpsc::channel(DATA_QUEUE);
+    let data_drops = Arc::new(datachannel::DataDropCounters::default());
     actor::spawn(
         cfg,
         sockets,
         listeners,
-        cmd_rx,
-        media_rx,
+        actor::Inputs {
+            cmd: cmd_rx,
+            media: media_rx,
+            data: data_rx,
+        },
         graph,
         Box::new(events),
+        data_drops.clone(),
     )?;
     Ok(WebRtcHandle {
         cmd: cmd_tx,
         media: media_tx,
+        data: data_tx,
+        data_drops,
         local_addrs: Arc::new(host_addrs),
         dropped: Arc::default(),
     })
@@ -377,6 +415,50 @@ impl WebRtcHandle {
         let _ = self.cmd.send(Command::Close);
     }
 
+    /// KMS `createDataChannel`; `-1` leaves `max_packet_life_time` / `max_retransmits` unset
+    /// (both set is an error). Returns the SCTP stream id once SCTP has assigned it: the call
+    /// may come before negotiation or connection and then waits for them (up to 30 s).
+    /// `DataChannelOpened` follows when the peer has acknowledged the channel.
+    pub async fn create_data_channel(
+        &self,
+        label: String,
+        ordered: bool,
+        max_packet_life_time: i32,
+        max_retransmits: i32,
+        protocol: String,
+    ) -> Result<u16, WebRtcError> {
+        let cfg = datachannel::channel_config(
+            label,
+            ordered,
+            max_packet_life_time,
+            max_retransmits,
+            protocol,
+        )?;
+        self.call(|r| Command::CreateDataChannel(cfg, r)).await
+    }
+
+    /// KMS `closeDataChannel(channelId)`; `DataChannelClosed` follows.
+    pub async fn close_data_channel(&self, id: u16) -> Result<(), WebRtcError> {
+        self.call(|r| Command::CloseDataChannel(id, r)).await
+    }
+
+    /// Sends on the open channel with the message's label, else on the first open channel.
+    /// Queue policy: bounded ([`DATA_QUEUE`]); a message that finds it full, or finds no open
+    /// channel, is dropped and counted ([`WebRtcHandle::data_dropped`]).
+    pub fn send_data(&self, msg: DataMessage) {
+        if self.data.try_send(msg).is_err() {
+            self.data_drops.count_out();
+        }
+    }
+
+    pub fn data_dropped(&self) -> DataDrops {
+        use std::sync::atomic::Ordering::Relaxed;
+        DataDrops {
+            outgoing: self.data_drops.outgoing.load(Relaxed),
+            incoming: self.data_drops.incoming.load(Relaxed),
+        }
+    }
+
     /// Media packets dropped because this endpoint's send queue was full.
     pub fn dropped(&self) -> u64 {
         self.dropped.load(std::sync::atomic::Ordering::Relaxed)
@@ -392,7 +474,9 @@ impl ElementPort for WebRtcHandle {
     fn send_rtp(&self, pkt: RtpPacket) {
         WebRtcHandle::send_rtp(self, pkt);
     }
-    fn send_data(&self, _msg: DataMessage) {}
+    fn send_data(&self, msg: DataMessage) {
+        WebRtcHandle::send_data(self, msg);
+    }
     fn request_keyframe(&self, kind: MediaKind) {
         WebRtcHandle::request_keyframe(self, kind);
     }
