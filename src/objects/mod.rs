@@ -67,6 +67,12 @@ pub const EMITTED_EVENTS: &[&str] = &[
     "MediaFlowInStateChange",
     "MediaFlowOutStateChanged",
     "MediaFlowOutStateChange",
+    "DataChannelOpened",
+    "DataChannelOpen",
+    "OnDataChannelOpened",
+    "DataChannelClosed",
+    "DataChannelClose",
+    "OnDataChannelClosed",
 ];
 
 /// An event raised by an object, before it is fanned out to subscribers under its names.

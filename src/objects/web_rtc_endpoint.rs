@@ -16,7 +16,12 @@ use tracing::debug;
 
 pub(super) const CLASS: ClassBehaviour = ClassBehaviour {
     name: "WebRtcEndpoint",
-    implements: |_, m| matches!(m, "gatherCandidates" | "addIceCandidate"),
+    implements: |_, m| {
+        matches!(
+            m,
+            "gatherCandidates" | "addIceCandidate" | "createDataChannel" | "closeDataChannel"
+        )
+    },
     invoke,
     get,
     create: Some(create),
@@ -49,6 +54,7 @@ fn create(reg: &mut Registry, o: &NewObject) -> Result<Created, RpcError> {
     let mut cfg = reg.media.webrtc.clone();
     cfg.recvonly = flag("recvonly");
     cfg.sendonly = flag("sendonly");
+    cfg.use_data_channels = flag("useDataChannels");
     let key = ElementId::next();
     let _media_workers = reg.media.runtime.enter();
     let handle = webrtc::spawn_endpoint(cfg, media.inbox(key), reg.media.webrtc_events(key))
@@ -146,8 +152,58 @@ fn invoke(
                     .map_err(|e| RpcError::new(ErrorKind::IceAddCandidateError, e.to_string()))
             })))
         }
+        "createDataChannel" => {
+            let label = p.get("label").and_then(Value::as_str).unwrap_or_default();
+            let ordered = p.get("ordered").and_then(Value::as_bool).unwrap_or(true);
+            let int = |k: &str| {
+                p.get(k)
+                    .and_then(Value::as_i64)
+                    .and_then(|v| i32::try_from(v).ok())
+                    .unwrap_or(-1)
+            };
+            let (life, retransmits) = (int("maxPacketLifeTime"), int("maxRetransmits"));
+            let protocol = p
+                .get("protocol")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let (label, protocol) = (label.to_string(), protocol.to_string());
+            // As KMS: the call answers when the channel is set up; its id comes with
+            // DataChannelOpened.
+            Ok(Outcome::Pending(Box::pin(async move {
+                h.create_data_channel(label, ordered, life, retransmits, protocol)
+                    .await
+                    .map(|_| Value::Null)
+                    .map_err(data_channel_error)
+            })))
+        }
+        "closeDataChannel" => {
+            let id = p
+                .get("channelId")
+                .and_then(Value::as_i64)
+                .and_then(|v| u16::try_from(v).ok());
+            let Some(id) = id else {
+                return Err(RpcError::new(
+                    ErrorKind::MediaObjectIllegalParamError,
+                    "channelId must be a data channel id (0-65534)",
+                ));
+            };
+            Ok(Outcome::Pending(Box::pin(async move {
+                h.close_data_channel(id)
+                    .await
+                    .map(|_| Value::Null)
+                    .map_err(data_channel_error)
+            })))
+        }
         _ => Err(super::unimplemented::method("WebRtcEndpoint", method)),
     }
+}
+
+fn data_channel_error(e: webrtc::WebRtcError) -> RpcError {
+    let kind = match e {
+        webrtc::WebRtcError::InvalidState(_) => ErrorKind::MediaObjectOperationNotSupported,
+        _ => ErrorKind::UnexpectedError,
+    };
+    RpcError::new(kind, e.to_string())
 }
 
 fn get(
