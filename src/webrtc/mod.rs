@@ -150,6 +150,7 @@ pub enum WebRtcEvent {
     Closed,
 }
 
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct MediaCounters {
     pub packets_received: u64,
@@ -271,15 +272,7 @@ pub fn spawn_endpoint(
     }
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
     let (media_tx, media_rx) = mpsc::channel(MEDIA_QUEUE);
-    actor::spawn(
-        cfg,
-        sockets,
-        listeners,
-        cmd_rx,
-        media_rx,
-        graph,
-        Box::new(events),
-    )?;
+    actor::spawn(cfg, sockets, listeners, cmd_rx, media_rx, graph, Box::new(events))?;
     Ok(WebRtcHandle {
         cmd: cmd_tx,
         media: media_tx,
