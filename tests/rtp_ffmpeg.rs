@@ -116,7 +116,7 @@ async fn ffmpeg_sends_vp8_to(h: &RtpHandle, srtp: Option<&str>, seconds: u32) ->
     );
     let mut c = ffmpeg();
     c.args(["-re", "-f", "lavfi", "-i"])
-        .arg(format!("testsrc=size=320x240:rate=30,format=yuv420p"))
+        .arg("testsrc=size=320x240:rate=30,format=yuv420p")
         .args(["-t", &seconds.to_string()])
         .args(["-c:v", "libvpx", "-deadline", "realtime", "-cpu-used", "8"])
         .args(["-g", "30", "-auto-alt-ref", "0", "-b:v", "300k"])

@@ -807,3 +807,314 @@ impl Session {
         self.media[idx(kind)].as_ref().map(|m| m.neg.direction)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rtp::SrtpSuite;
+
+    use std::net::IpAddr;
+
+    fn params(last: u8, base: u16) -> LocalParams {
+        LocalParams {
+            addr: IpAddr::from([10, 0, 0, last]),
+            ports: [base, base + 2],
+            crypto: None,
+            session_id: 7,
+            version: 0,
+        }
+    }
+
+    /// Two sessions wired back to back: datagrams to an address of the other are delivered to
+    /// the matching component; everything else is collected.
+    struct Pair {
+        a: Session,
+        b: Session,
+        pa: LocalParams,
+        pb: LocalParams,
+        now: Instant,
+    }
+
+    #[derive(Default)]
+    struct Got {
+        graph: Vec<FromElement>,
+        events: Vec<RtpEvent>,
+        stray: Vec<SocketAddr>,
+        sent: Vec<Vec<u8>>,
+    }
+
+    fn component_of(p: &LocalParams, to: SocketAddr) -> Option<Component> {
+        if to.ip() != p.addr {
+            return None;
+        }
+        [MediaKind::Audio, MediaKind::Video]
+            .into_iter()
+            .enumerate()
+            .find_map(|(i, kind)| {
+                let base = p.ports[i];
+                (to.port() == base || to.port() == base + 1).then_some(Component {
+                    kind,
+                    rtcp: to.port() == base + 1,
+                })
+            })
+    }
+
+    fn addr_of(p: &LocalParams, c: Component) -> SocketAddr {
+        let base = p.ports[idx(c.kind)];
+        SocketAddr::new(p.addr, base + u16::from(c.rtcp))
+    }
+
+    impl Pair {
+        fn new(crypto: bool) -> Self {
+            let c = crypto.then_some(SrtpCrypto {
+                suite: SrtpSuite::AesCm128HmacSha1_32,
+                key: None,
+            });
+            let now = Instant::now();
+            let (pa, pb) = (params(1, 40000), params(2, 50000));
+            let mut a = Session::new(pa.clone(), c.clone(), now);
+            let mut b = Session::new(pb.clone(), c, now);
+            let offer = a.generate_offer(true, true).unwrap();
+            let answer = b.process_offer(&offer, now).unwrap();
+            a.process_answer(&answer, now).unwrap();
+            Pair { a, b, pa, pb, now }
+        }
+
+        /// Delivers what `a` (or `b`) sent to the other, returning what the receiver produced.
+        fn deliver(&mut self, from_a: bool) -> Got {
+            let mut got = Got::default();
+            let (src, dst, sp, dp) = if from_a {
+                (&mut self.a, &mut self.b, &self.pa, &self.pb)
+            } else {
+                (&mut self.b, &mut self.a, &self.pb, &self.pa)
+            };
+            let mut sent = Vec::new();
+            // The sender's own graph messages and events are not what the caller asserts on.
+            while let Some(o) = src.poll_output() {
+                if let Output::Transmit { from, to, data } = o {
+                    sent.push((from, to, data));
+                }
+            }
+            for (from, to, data) in sent {
+                got.sent.push(data.clone());
+                match component_of(dp, to) {
+                    Some(c) => dst.handle_input(self.now, c, addr_of(sp, from), &data),
+                    None => got.stray.push(to),
+                }
+            }
+            while let Some(o) = dst.poll_output() {
+                match o {
+                    Output::Transmit { .. } => {}
+                    Output::Event(e) => got.events.push(e),
+                    Output::Graph(g) => got.graph.push(g),
+                }
+            }
+            got
+        }
+    }
+
+    fn vp8(seq: u16, key: bool) -> RtpPacket {
+        RtpPacket {
+            kind: MediaKind::Video,
+            codec: CodecId::new("VP8", 90000, None, ""),
+            payload_type: 100,
+            ssrc: 0x5555,
+            seq,
+            timestamp: 3000 * u32::from(seq),
+            marker: true,
+            payload: Arc::from(if key {
+                &[0x10u8, 0x00, 1, 2][..]
+            } else {
+                &[0x10, 0x01, 1, 2][..]
+            }),
+            is_keyframe_hint: key,
+            ext: MediaExtensions::default(),
+            arrival: Instant::now(),
+        }
+    }
+
+    fn rtp_of(g: &[FromElement]) -> Vec<&RtpPacket> {
+        g.iter()
+            .filter_map(|m| match m {
+                FromElement::Rtp(p) => Some(p),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn media_and_feedback_flow_between_two_sessions_plain_and_srtp() {
+        for crypto in [false, true] {
+            let mut p = Pair::new(crypto);
+            let now = p.now;
+            p.a.send_rtp(now, &vp8(10, true));
+            p.a.send_rtp(now, &vp8(11, false));
+            let got = p.deliver(true);
+            assert!(got.stray.is_empty());
+            let rtp = rtp_of(&got.graph);
+            assert_eq!(rtp.len(), 2, "crypto {crypto}");
+            assert_eq!(&*rtp[0].codec.name, "VP8");
+            assert_eq!(rtp[0].payload_type, 96, "our offer's VP8 payload type");
+            assert!(rtp[0].is_keyframe_hint && !rtp[1].is_keyframe_hint);
+            assert_eq!(&*rtp[1].payload, &[0x10, 0x01, 1, 2]);
+            assert_eq!(rtp[1].seq, rtp[0].seq.wrapping_add(1));
+            assert!(got.graph.contains(&FromElement::TransportUp));
+            assert_eq!(
+                got.events,
+                vec![RtpEvent::ConnectionStateChanged { connected: true }]
+            );
+            if crypto {
+                assert_ne!(&got.sent[0][12..16], &[0x10, 0x00, 1, 2], "encrypted");
+            }
+
+            p.b.request_keyframe(MediaKind::Video);
+            let got = p.deliver(false);
+            assert!(got.graph.contains(&FromElement::KeyframeRequested {
+                kind: MediaKind::Video
+            }));
+            p.b.limit_video_bitrate(300_000);
+            let got = p.deliver(false);
+            assert!(got.graph.iter().any(
+                |g| matches!(g, FromElement::BitrateEstimate { bps } if bps.abs_diff(300_000) < 1000)
+            ));
+
+            // Reports: A's SR, then B's RR answering it, gives A a round-trip time.
+            p.now += Duration::from_millis(1100);
+            let t = p.now;
+            p.a.handle_timeout(t);
+            p.deliver(true);
+            p.now += Duration::from_millis(20);
+            let t = p.now;
+            p.b.handle_timeout(t);
+            p.deliver(false);
+            let sa = p.a.stats();
+            assert!(sa.video.rtt_ms.is_some_and(|r| r < 100.0), "{:?}", sa.video);
+            assert_eq!(sa.video.packets_sent, 2);
+            assert_eq!(sa.video.pli_received, 1);
+            assert_eq!(p.b.stats().video.packets_received, 2);
+            assert_eq!(p.b.stats().video.pli_sent, 1);
+        }
+    }
+
+    #[test]
+    fn nack_is_answered_from_history_and_codecs_are_checked() {
+        let mut p = Pair::new(false);
+        let now = p.now;
+        for s in 0..5 {
+            p.a.send_rtp(now, &vp8(s, s == 0));
+        }
+        let first = p.deliver(true);
+        let a_ssrc = p.a.stats().video.ssrc_out.unwrap();
+        let mut nack = Vec::new();
+        rtcp::write(
+            &mut nack,
+            &Rtcp::Nack {
+                sender: 1,
+                media: a_ssrc,
+                seqs: vec![rtp_of(&first.graph)[2].seq],
+            },
+        );
+        let from = addr_of(
+            &p.pb,
+            Component {
+                kind: MediaKind::Video,
+                rtcp: true,
+            },
+        );
+        p.a.handle_input(
+            now,
+            Component {
+                kind: MediaKind::Video,
+                rtcp: true,
+            },
+            from,
+            &nack,
+        );
+        let again = p.deliver(true);
+        assert_eq!(
+            again.sent,
+            vec![first.sent[2].clone()],
+            "the same packet again"
+        );
+        assert_eq!(p.a.stats().video.retransmitted, 1);
+
+        // A codec the peer did not negotiate: one event, no packets.
+        let mut h263 = vp8(9, false);
+        h263.codec = CodecId::new("H263", 90000, None, "");
+        p.a.send_rtp(now, &h263);
+        p.a.send_rtp(now, &h263);
+        let mut events = Vec::new();
+        while let Some(o) = p.a.poll_output() {
+            match o {
+                Output::Event(e) => events.push(e),
+                Output::Transmit { .. } => panic!("sent a codec that was not negotiated"),
+                Output::Graph(_) => {}
+            }
+        }
+        assert_eq!(
+            events,
+            vec![RtpEvent::CodecNotNegotiated {
+                kind: MediaKind::Video,
+                codec: "H263".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn latches_onto_the_source_of_the_first_valid_packet() {
+        let mut p = Pair::new(false);
+        let now = p.now;
+        p.a.send_rtp(now, &vp8(1, true));
+        let mut pkts = Vec::new();
+        while let Some(o) = p.a.poll_output() {
+            if let Output::Transmit { data, .. } = o {
+                pkts.push(data);
+            }
+        }
+        let video = Component {
+            kind: MediaKind::Video,
+            rtcp: false,
+        };
+        // Garbage first, from anywhere: ignored, no latching.
+        let nat: SocketAddr = "198.51.100.9:61000".parse().unwrap();
+        for junk in [
+            &b""[..],
+            &[0x80][..],
+            &[0x80, 96, 0, 0][..],
+            &[0xFF; 40][..],
+        ] {
+            p.b.handle_input(now, video, nat, junk);
+        }
+        assert!(p.b.poll_output().is_none());
+        p.b.handle_input(now, video, nat, &pkts[0]);
+        assert_eq!(p.b.remote_addrs(MediaKind::Video).map(|a| a.0), Some(nat));
+        // Now the SDP address is a stranger.
+        let sdp_addr = addr_of(&p.pa, video);
+        while p.b.poll_output().is_some() {}
+        p.b.handle_input(now, video, sdp_addr, &pkts[0]);
+        assert!(p.b.poll_output().is_none());
+        p.b.send_rtp(now, &vp8(2, false));
+        match p.b.poll_output() {
+            Some(Output::Transmit { to, .. }) => assert_eq!(to, nat),
+            o => panic!("{o:?}"),
+        }
+    }
+
+    #[test]
+    fn negotiation_states() {
+        let now = Instant::now();
+        let mut s = Session::new(params(1, 40000), None, now);
+        assert!(s.process_answer("v=0\r\n", now).is_err());
+        assert!(s.generate_offer(false, false).is_err());
+        let o = s.generate_offer(false, true).unwrap();
+        assert_eq!(s.local_sdp().as_deref(), Some(o.as_str()));
+        assert!(s.process_offer(&o, now).is_err(), "glare");
+        assert!(s.process_answer("garbage", now).is_err());
+        let mut t = Session::new(params(2, 50000), None, now);
+        let a = t.process_offer(&o, now).unwrap();
+        assert_eq!(s.process_answer(&a, now).unwrap(), o);
+        assert_eq!(s.remote_sdp().as_deref(), Some(a.as_str()));
+        assert_eq!(s.direction(MediaKind::Video), Some(Direction::SendRecv));
+        assert_eq!(s.direction(MediaKind::Audio), None);
+    }
+}
