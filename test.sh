@@ -51,6 +51,7 @@ install_system_packages() {
   local missing=()
   command -v chromium >/dev/null 2>&1 || missing+=(chromium)
   command -v turnserver >/dev/null 2>&1 || missing+=(coturn)
+  command -v ffmpeg >/dev/null 2>&1 || missing+=(ffmpeg)
   if [[ ${#missing[@]} -eq 0 ]]; then
     echo "all present"
     return 0

@@ -8,12 +8,14 @@
 //! - [`objects`]: the Kurento object model, one file per class; turns calls into media commands.
 //! - [`media`]: the media core: routes packets between endpoints without decoding (no JSON).
 //! - [`webrtc`]: the WebRTC adapter, the only code that uses str0m.
+//! - [`rtp`]: the RTP adapter (RtpEndpoint): plain RTP/AVP(F) and SDES-keyed SRTP.
 //! - [`server`]: wiring: listeners, media event pump, garbage collector.
 
 pub mod config;
 pub mod media;
 pub mod objects;
 pub mod rpc;
+pub mod rtp;
 pub mod server;
 pub mod setup;
 pub mod sysinfo;

@@ -8,7 +8,7 @@ mod actor;
 mod codec;
 mod datachannel;
 mod net;
-mod rewrite;
+pub(crate) mod rewrite;
 mod shared_udp;
 pub mod stun;
 pub mod turn;
