@@ -125,6 +125,7 @@ pub async fn start(opts: ServerOptions) -> io::Result<RunningServer> {
     }
     let env = Arc::new(MediaEnv {
         runtime,
+        rtp: crate::objects::rtp_config(&webrtc),
         webrtc,
         property_defaults: opts.property_defaults,
         events: media_tx,

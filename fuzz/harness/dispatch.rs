@@ -50,6 +50,7 @@ pub fn run(data: &[u8]) {
         opts.webrtc = endpoint_config();
         let env = Arc::new(MediaEnv {
             runtime: tokio::runtime::Handle::current(),
+            rtp: kurento_media_server::objects::rtp_config(&opts.webrtc),
             webrtc: opts.webrtc,
             property_defaults: opts.property_defaults,
             events: media_tx,

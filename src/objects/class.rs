@@ -104,6 +104,7 @@ pub(super) static CLASSES: &[&ClassBehaviour] = &[
     &super::sdp_endpoint::CLASS,
     &super::base_rtp_endpoint::CLASS,
     &super::web_rtc_endpoint::CLASS,
+    &super::rtp_endpoint::CLASS,
     &super::pass_through::CLASS,
     &super::hub::CLASS,
     &super::hub_port::CLASS,

@@ -2,6 +2,7 @@
 //! the channel on which media sides report to the control plane.
 
 use crate::media::{ElementId, GraphEvent};
+use crate::rtp::{RtpConfig, RtpEvent};
 use crate::webrtc::{EndpointConfig, WebRtcEvent};
 use serde_json::Value;
 use tokio::sync::mpsc;
@@ -11,6 +12,8 @@ use tokio::sync::mpsc;
 pub enum ControlEvent {
     /// Signalling of a WebRTC endpoint (ICE, DTLS, connection state).
     WebRtc(ElementId, WebRtcEvent),
+    /// Signalling of a plain RTP endpoint.
+    Rtp(ElementId, RtpEvent),
     /// Flow state from a pipeline's graph.
     Graph(GraphEvent),
 }
@@ -21,12 +24,33 @@ pub struct MediaEnv {
     pub runtime: tokio::runtime::Handle,
     /// Template for new WebRTC endpoints (STUN, TURN, interfaces, ports...).
     pub webrtc: EndpointConfig,
+    /// Template for new RTP endpoints (address, ports from BaseRtpEndpoint.conf.ini).
+    pub rtp: RtpConfig,
     /// KMS property defaults that come from configuration rather than the kmd, by
     /// (class, property): e.g. WebRtcEndpoint stunServerAddress from WebRtcEndpoint.conf.ini.
     pub property_defaults: Vec<(&'static str, &'static str, Value)>,
     /// Unbounded: what travels here is signalling and flow changes, a handful per endpoint and
     /// state change, never per packet.
     pub events: mpsc::UnboundedSender<ControlEvent>,
+}
+
+/// RTP endpoints take their address from the interfaces WebRTC gathers on (KMS's
+/// `networkInterfaces`; the first usable one), and ports, external address and MTU from the same
+/// configuration (BaseRtpEndpoint.conf.ini, WebRtcEndpoint.conf.ini).
+pub fn rtp_config(webrtc: &EndpointConfig) -> RtpConfig {
+    let bind = webrtc
+        .network_interfaces
+        .as_deref()
+        .and_then(|i| crate::webrtc::host_addresses(Some(i)).ok())
+        .and_then(|a| a.into_iter().find(|ip| ip.is_ipv4()))
+        .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+    RtpConfig {
+        bind,
+        port_range: webrtc.port_range,
+        crypto: None,
+        external_ipv4: webrtc.external_ipv4,
+        mtu: webrtc.mtu,
+    }
 }
 
 impl MediaEnv {
@@ -43,6 +67,14 @@ impl MediaEnv {
         let tx = self.events.clone();
         move |e| {
             let _ = tx.send(ControlEvent::WebRtc(id, e));
+        }
+    }
+
+    /// A sink for one RTP endpoint's signalling, tagged with its element id.
+    pub fn rtp_events(&self, id: ElementId) -> impl Fn(RtpEvent) + Send + 'static {
+        let tx = self.events.clone();
+        move |e| {
+            let _ = tx.send(ControlEvent::Rtp(id, e));
         }
     }
 

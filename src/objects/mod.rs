@@ -19,13 +19,14 @@ mod media_element;
 mod media_object;
 mod media_pipeline;
 mod pass_through;
+mod rtp_endpoint;
 mod sdp_endpoint;
 mod server_manager;
 pub(crate) mod stats;
 mod unimplemented;
 mod web_rtc_endpoint;
 
-pub use env::{ControlEvent, MediaEnv};
+pub use env::{rtp_config, ControlEvent, MediaEnv};
 pub use graph::Connection;
 pub use media_element::ElementMedia;
 
@@ -544,6 +545,7 @@ pub fn on_media_event(reg: &mut Registry, ev: ControlEvent) {
     match ev {
         ControlEvent::WebRtc(id, e) => web_rtc_endpoint::on_media_event(reg, id, e),
         ControlEvent::Graph(e) => media_element::on_graph_event(reg, e),
+        ControlEvent::Rtp(id, e) => rtp_endpoint::on_event(reg, id, e),
     }
 }
 

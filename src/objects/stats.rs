@@ -85,3 +85,57 @@ pub(crate) fn to_kurento(s: &WebRtcStats, kinds: &[MediaKind]) -> Value {
     }
     Value::Object(out)
 }
+
+/// getStats of an RtpEndpoint: inbound and outbound RTP per kind with the real SSRCs, RTCP-derived
+/// jitter, loss and round-trip time, and the feedback counts.
+pub(crate) fn rtp_to_kurento(s: &crate::rtp::RtpStats, kinds: &[MediaKind]) -> Value {
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
+    let mut out = Map::new();
+    for &kind in kinds {
+        let (k, name) = match kind {
+            MediaKind::Audio => (&s.audio, "audio"),
+            MediaKind::Video => (&s.video, "video"),
+        };
+        if !k.negotiated {
+            continue;
+        }
+        let ssrc = |v: Option<u32>| v.map(|x| x.to_string()).unwrap_or_default();
+        let in_id = format!("inbound-rtp-{name}");
+        let mut m = rtp_common(&in_id, "inboundrtp", kind, now_ms);
+        m.insert("ssrc".into(), ssrc(k.ssrc_in).into());
+        m.insert("packetsReceived".into(), k.packets_received.into());
+        m.insert("bytesReceived".into(), k.bytes_received.into());
+        m.insert("jitter".into(), f64::from(k.jitter).into());
+        m.insert("packetsLost".into(), k.packets_lost.into());
+        m.insert("fractionLost".into(), k.fraction_lost.into());
+        m.insert("firCount".into(), k.fir_sent.into());
+        m.insert("pliCount".into(), k.pli_sent.into());
+        m.insert("nackCount".into(), k.nack_sent.into());
+        m.insert("remb".into(), k.remb_sent.unwrap_or(0).into());
+        out.insert(in_id, complex("RTCInboundRTPStreamStats", m));
+        let out_id = format!("outbound-rtp-{name}");
+        let mut m = rtp_common(&out_id, "outboundrtp", kind, now_ms);
+        m.insert("ssrc".into(), ssrc(k.ssrc_out).into());
+        m.insert("packetsSent".into(), k.packets_sent.into());
+        m.insert("bytesSent".into(), k.bytes_sent.into());
+        m.insert("packetsLost".into(), k.remote_packets_lost.into());
+        m.insert("fractionLost".into(), k.remote_fraction_lost.into());
+        m.insert("firCount".into(), k.fir_received.into());
+        m.insert("pliCount".into(), k.pli_received.into());
+        m.insert("nackCount".into(), k.nack_received.into());
+        m.insert("remb".into(), k.remb_received.unwrap_or(0).into());
+        m.insert(
+            "targetBitrate".into(),
+            (k.remb_received.unwrap_or(0) as f64).into(),
+        );
+        m.insert(
+            "roundTripTime".into(),
+            k.rtt_ms.map(|r| r / 1000.0).unwrap_or(0.0).into(),
+        );
+        out.insert(out_id, complex("RTCOutboundRTPStreamStats", m));
+    }
+    Value::Object(out)
+}

@@ -19,6 +19,7 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
+pub use net::host_addresses;
 pub use shared_udp::SharedUdp;
 
 pub use crate::media::{CodecId, MediaExtensions, MediaKind, RtpPacket};

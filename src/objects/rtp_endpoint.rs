@@ -1,0 +1,196 @@
+//! RtpEndpoint: plain RTP (and SDES-SRTP) media in the graph, negotiated with SDP as KMS's
+//! RtpEndpoint, for SIP gateways, IP cameras and RTP tools such as ffmpeg and GStreamer.
+
+use super::class::{self, ClassBehaviour, Created, NewObject};
+use super::graph::MediaRole;
+use super::media_pipeline::PipelineState;
+use super::sdp_endpoint::SdpAgent;
+use super::{BoxFuture, ElementMedia, Outcome, Registry};
+use crate::media::{ElementId, MediaKind, MediaType};
+use crate::rtp::{self, RtpEvent, RtpHandle, SrtpCrypto, SrtpSuite};
+use kurento_protocol::{ErrorKind, ObjectId, RpcError};
+use serde_json::{json, Map, Value};
+use std::sync::Arc;
+
+pub(super) const CLASS: ClassBehaviour = ClassBehaviour {
+    name: "RtpEndpoint",
+    create: Some(create),
+    role: Some(MediaRole::Adapter),
+    stats: Some(stats),
+    ..ClassBehaviour::EMPTY
+};
+
+struct RtpState {
+    handle: RtpHandle,
+}
+
+/// The constructor's `crypto` (SDES): a suite turns SRTP on; `key`/`keyBase64` fix the master key
+/// and salt, otherwise one is made per endpoint.
+fn crypto_of(props: &Map<String, Value>) -> Result<Option<SrtpCrypto>, RpcError> {
+    let Some(sdes) = props.get("crypto").and_then(Value::as_object) else {
+        return Ok(None);
+    };
+    let Some(name) = sdes.get("crypto").and_then(Value::as_str) else {
+        return Ok(None);
+    };
+    let suite = match name {
+        "AES_128_CM_HMAC_SHA1_32" => SrtpSuite::AesCm128HmacSha1_32,
+        "AES_128_CM_HMAC_SHA1_80" => SrtpSuite::AesCm128HmacSha1_80,
+        "AES_256_CM_HMAC_SHA1_32" => SrtpSuite::Aes256CmHmacSha1_32,
+        "AES_256_CM_HMAC_SHA1_80" => SrtpSuite::Aes256CmHmacSha1_80,
+        other => {
+            return Err(RpcError::new(
+                ErrorKind::MediaObjectIllegalParamError,
+                format!("Unknown CryptoSuite '{other}'"),
+            ))
+        }
+    };
+    let key = if let Some(b64) = sdes.get("keyBase64").and_then(Value::as_str) {
+        Some(rtp::srtp::base64_decode(b64).ok_or_else(|| {
+            RpcError::new(
+                ErrorKind::MediaObjectIllegalParamError,
+                "SDES keyBase64 is not valid base64",
+            )
+        })?)
+    } else {
+        sdes.get("key")
+            .and_then(Value::as_str)
+            .map(|k| k.as_bytes().to_vec())
+    };
+    Ok(Some(SrtpCrypto { suite, key }))
+}
+
+fn create(reg: &mut Registry, o: &NewObject) -> Result<Created, RpcError> {
+    let pipeline = o
+        .pipeline
+        .ok_or_else(|| RpcError::param_required("mediaPipeline"))?;
+    let Some(p) = reg.get(pipeline).and_then(class::state::<PipelineState>) else {
+        return Err(RpcError::object_not_found(pipeline.as_str()));
+    };
+    let media = p.media.clone();
+    let mut cfg = reg.media.rtp.clone();
+    cfg.crypto = crypto_of(o.props)?;
+    let key = ElementId::next();
+    let _media_workers = reg.media.runtime.enter();
+    let events = reg.media.rtp_events(key);
+    let handle = rtp::spawn_rtp_endpoint(cfg, media.inbox(key), events).map_err(|e| {
+        RpcError::new(
+            ErrorKind::NotEnoughResources,
+            format!("Cannot create RtpEndpoint: {e}"),
+        )
+    })?;
+    let element = ElementMedia::attach(key, &media, Arc::new(handle.clone()))
+        .with_sdp(Arc::new(SdpOps(handle.clone())));
+    Ok(Created {
+        state: Some(Box::new(RtpState { handle })),
+        element: Some(element),
+    })
+}
+
+struct SdpOps(RtpHandle);
+
+impl SdpAgent for SdpOps {
+    fn process_offer(&self, sdp: String) -> BoxFuture<Result<String, String>> {
+        let h = self.0.clone();
+        Box::pin(async move { h.process_offer(sdp).await.map_err(|e| e.to_string()) })
+    }
+    fn process_answer(&self, sdp: String) -> BoxFuture<Result<String, String>> {
+        let h = self.0.clone();
+        Box::pin(async move { h.process_answer(sdp).await.map_err(|e| e.to_string()) })
+    }
+    fn generate_offer(&self, audio: bool, video: bool) -> BoxFuture<Result<String, String>> {
+        let h = self.0.clone();
+        Box::pin(async move {
+            h.generate_offer(audio, video)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
+    fn local_sdp(&self) -> BoxFuture<Option<String>> {
+        let h = self.0.clone();
+        Box::pin(async move { h.local_sdp().await })
+    }
+    fn remote_sdp(&self) -> BoxFuture<Option<String>> {
+        let h = self.0.clone();
+        Box::pin(async move { h.remote_sdp().await })
+    }
+}
+
+fn stats(reg: &Registry, id: &ObjectId, ty: Option<MediaType>) -> Result<Outcome, RpcError> {
+    let h = reg
+        .require(id)?
+        .state
+        .as_ref()
+        .and_then(|s| s.downcast_ref::<RtpState>())
+        .map(|s| s.handle.clone())
+        .ok_or_else(|| RpcError::object_not_found(id.as_str()))?;
+    let kinds: Vec<MediaKind> = match ty.and_then(MediaType::rtp_kind) {
+        Some(k) => vec![k],
+        None => vec![MediaKind::Audio, MediaKind::Video],
+    };
+    Ok(Outcome::Pending(Box::pin(async move {
+        let s = h
+            .stats()
+            .await
+            .map_err(|e| RpcError::new(ErrorKind::UnexpectedError, e.to_string()))?;
+        Ok(super::stats::rtp_to_kurento(&s, &kinds))
+    })))
+}
+
+/// Turns one signalling event of an RTP endpoint into Kurento events and state.
+pub(super) fn on_event(reg: &mut Registry, key: ElementId, ev: RtpEvent) {
+    let Some(id) = reg.endpoints.get(&key).cloned() else {
+        return;
+    };
+    let Some(element) = reg.get_mut(&id).and_then(|o| o.element.as_mut()) else {
+        return;
+    };
+    let mut raise: Vec<(&'static str, Map<String, Value>)> = Vec::new();
+    match ev {
+        RtpEvent::ConnectionStateChanged { connected } => {
+            if connected != element.connected {
+                element.connected = connected;
+                let (old, new) = if connected {
+                    ("DISCONNECTED", "CONNECTED")
+                } else {
+                    ("CONNECTED", "DISCONNECTED")
+                };
+                raise.push((
+                    "ConnectionStateChanged",
+                    obj(json!({"oldState": old, "newState": new})),
+                ));
+            }
+        }
+        RtpEvent::CodecNotNegotiated { kind, codec } => {
+            let t = MediaType::from(kind).as_str();
+            tracing::warn!(endpoint = %id, "{t} codec {codec} not negotiated by this endpoint: not sent");
+            raise.push((
+                "Error",
+                obj(json!({
+                    "description": format!(
+                        "{t} arrives as {codec}, which this endpoint did not negotiate; this server \
+                         forwards without transcoding, so it is not sent"
+                    ),
+                    "errorCode": ErrorKind::UnsupportedMediaType.code(),
+                    "type": "UNSUPPORTED_MEDIA_TYPE",
+                })),
+            ));
+        }
+        RtpEvent::Closed => {
+            if element.media_connected {
+                element.media_connected = false;
+                raise.push(("MediaSessionTerminated", Map::new()));
+            }
+        }
+    }
+    for (name, f) in raise {
+        reg.raise(&id, name, f);
+    }
+}
+
+fn obj(v: Value) -> Map<String, Value> {
+    match v {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    }
+}
