@@ -100,3 +100,8 @@ fn replay_reports_a_panicking_input() {
 fn rtp_rtcp() {
     replay("rtp_rtcp", harness::rtp_rtcp::run);
 }
+
+#[test]
+fn rtp_sdp() {
+    replay("rtp_sdp", harness::rtp_sdp::run);
+}

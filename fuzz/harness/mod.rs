@@ -18,6 +18,7 @@ pub mod ice_candidate;
 pub mod jsonrpc_decode;
 pub mod marshal;
 pub mod rtp_rtcp;
+pub mod rtp_sdp;
 pub mod sdp_offer;
 pub mod stun_turn;
 mod webrtc_common;

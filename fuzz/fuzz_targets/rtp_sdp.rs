@@ -1,0 +1,5 @@
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    kurento_media_server_fuzz::rtp_sdp::run(data);
+});
