@@ -36,6 +36,9 @@ pub enum Output {
 /// again, as KMS does).
 const HISTORY: usize = 512;
 const REPORT_INTERVAL: Duration = Duration::from_secs(1);
+/// Silence after which the peer counts as gone: rtpsession (KMS) times a source out after five
+/// RTCP intervals of 5 s; a peer that comes back is connected again by its next packet.
+pub const PEER_TIMEOUT: Duration = Duration::from_secs(25);
 
 fn idx(k: MediaKind) -> usize {
     match k {
@@ -158,6 +161,8 @@ pub struct Session {
     media: [Option<MediaSession>; 2],
     out: VecDeque<Output>,
     connected: bool,
+    /// When the last valid packet from the peer arrived.
+    last_input: Option<Instant>,
     unsendable: HashSet<(MediaKind, Arc<str>)>,
     next_report: Option<Instant>,
     cname: String,
@@ -176,6 +181,7 @@ impl Session {
             media: [None, None],
             out: VecDeque::new(),
             connected: false,
+            last_input: None,
             unsendable: HashSet::new(),
             next_report: None,
             cname: format!("kms-rtp-{:08x}", rand::random::<u32>()),
@@ -296,7 +302,8 @@ impl Session {
         (secs << 32) | frac
     }
 
-    fn peer_up(&mut self) {
+    fn peer_up(&mut self, now: Instant) {
+        self.last_input = Some(now);
         if !self.connected {
             self.connected = true;
             self.out
@@ -352,8 +359,9 @@ impl Session {
             let kind = on.kind;
             let mut graph = Vec::new();
             let mut resend = Vec::new();
+            let mut bye = false;
             for p in parsed {
-                Self::on_rtcp(m, kind, p, now, ntp_now, &mut graph, &mut resend);
+                Self::on_rtcp(m, kind, p, now, ntp_now, &mut graph, &mut resend, &mut bye);
             }
             for pkt in resend {
                 if let Some(to) = m.remote_rtp {
@@ -375,7 +383,11 @@ impl Session {
             for g in graph {
                 self.out.push_back(Output::Graph(g));
             }
-            self.peer_up();
+            if bye {
+                self.peer_down();
+            } else {
+                self.peer_up(now);
+            }
             return;
         }
         if on.rtcp {
@@ -429,7 +441,7 @@ impl Session {
         m.stats.packets_received += 1;
         m.stats.bytes_received += payload.len() as u64;
         if !m.neg.direction.receives() {
-            self.peer_up();
+            self.peer_up(now);
             return;
         }
         let kind = on.kind;
@@ -454,7 +466,7 @@ impl Session {
             ext: MediaExtensions::default(),
             arrival: now,
         };
-        self.peer_up();
+        self.peer_up(now);
         self.out.push_back(Output::Graph(FromElement::Rtp(pkt)));
     }
 
@@ -495,6 +507,7 @@ impl Session {
         ntp_now: u64,
         graph: &mut Vec<FromElement>,
         resend: &mut Vec<(u64, Vec<u8>)>,
+        bye: &mut bool,
     ) {
         let blocks = |m: &mut MediaSession, reports: &[ReportBlock]| {
             for b in reports.iter().filter(|b| b.ssrc == m.ssrc) {
@@ -536,6 +549,9 @@ impl Session {
             Rtcp::Fir { entries, .. } if entries.iter().any(|(s, _)| *s == m.ssrc) => {
                 m.stats.fir_received += 1;
                 graph.push(FromElement::KeyframeRequested { kind });
+            }
+            Rtcp::Bye { ssrcs } if m.recv.ssrc.is_none_or(|s| ssrcs.contains(&s)) => {
+                *bye = true;
             }
             Rtcp::Remb { bps, .. } => {
                 m.stats.remb_received = Some(bps);
@@ -698,7 +714,25 @@ impl Session {
         }
     }
 
+    fn peer_down(&mut self) {
+        if self.connected {
+            self.connected = false;
+            self.out
+                .push_back(Output::Event(RtpEvent::ConnectionStateChanged {
+                    connected: false,
+                }));
+        }
+    }
+
     pub fn handle_timeout(&mut self, now: Instant) {
+        if self.connected
+            && self
+                .last_input
+                .is_some_and(|t| now.saturating_duration_since(t) >= PEER_TIMEOUT)
+        {
+            tracing::info!("RTP: nothing from the peer for {PEER_TIMEOUT:?}: disconnected");
+            self.peer_down();
+        }
         let Some(at) = self.next_report else { return };
         if now < at {
             return;
@@ -1098,6 +1132,41 @@ mod tests {
             Some(Output::Transmit { to, .. }) => assert_eq!(to, nat),
             o => panic!("{o:?}"),
         }
+    }
+
+    #[test]
+    fn silence_and_bye_disconnect_and_the_next_packet_reconnects() {
+        let mut p = Pair::new(false);
+        let now = p.now;
+        p.a.send_rtp(now, &vp8(1, true));
+        assert!(p
+            .deliver(true)
+            .events
+            .contains(&RtpEvent::ConnectionStateChanged { connected: true }));
+        let later = now + PEER_TIMEOUT;
+        p.b.handle_timeout(later);
+        let mut ev = Vec::new();
+        while let Some(o) = p.b.poll_output() {
+            if let Output::Event(e) = o {
+                ev.push(e);
+            }
+        }
+        assert_eq!(
+            ev,
+            vec![RtpEvent::ConnectionStateChanged { connected: false }]
+        );
+        p.a.send_rtp(later, &vp8(2, false));
+        p.now = later;
+        assert!(p
+            .deliver(true)
+            .events
+            .contains(&RtpEvent::ConnectionStateChanged { connected: true }));
+        p.a.close();
+        assert_eq!(
+            p.deliver(true).events,
+            vec![RtpEvent::ConnectionStateChanged { connected: false }],
+            "BYE"
+        );
     }
 
     #[test]
