@@ -36,6 +36,8 @@ pub enum Output {
 /// again, as KMS does).
 const HISTORY: usize = 512;
 const REPORT_INTERVAL: Duration = Duration::from_secs(1);
+/// Widest gap of sequence numbers asked for again in one NACK.
+const MAX_NACK_GAP: u64 = 64;
 /// Silence after which the peer counts as gone: rtpsession (KMS) times a source out after five
 /// RTCP intervals of 5 s; a peer that comes back is connected again by its next packet.
 pub const PEER_TIMEOUT: Duration = Duration::from_secs(25);
@@ -436,7 +438,15 @@ impl Session {
                 m.remote_rtcp = Some(SocketAddr::new(src.ip(), src.port().wrapping_add(1)));
             }
         }
-        Self::account(&mut m.recv, &h, payload.len(), codec.clock_rate, since);
+        let missing = Self::account(&mut m.recv, &h, payload.len(), codec.clock_rate, since);
+        let nack = (m.neg.feedback.nack && !missing.is_empty()).then(|| Rtcp::Nack {
+            sender: m.ssrc,
+            media: h.ssrc,
+            seqs: missing,
+        });
+        if nack.is_some() {
+            m.stats.nack_sent += 1;
+        }
         m.stats.ssrc_in = Some(h.ssrc);
         m.stats.packets_received += 1;
         m.stats.bytes_received += payload.len() as u64;
@@ -468,10 +478,21 @@ impl Session {
         };
         self.peer_up(now);
         self.out.push_back(Output::Graph(FromElement::Rtp(pkt)));
+        if let Some(n) = nack {
+            self.send_rtcp(kind, &[n]);
+        }
     }
 
-    /// `secs`: arrival time in seconds from any fixed origin (only differences count).
-    fn account(r: &mut RecvStream, h: &wire::RtpHeader, len: usize, clock: u32, secs: f64) {
+    /// `secs`: arrival time in seconds from any fixed origin (only differences count). Returns
+    /// the sequence numbers this packet shows missing, to NACK them once (RTP/AVPF: the
+    /// sender resends from its history).
+    fn account(
+        r: &mut RecvStream,
+        h: &wire::RtpHeader,
+        len: usize,
+        clock: u32,
+        secs: f64,
+    ) -> Vec<u16> {
         if r.ssrc != Some(h.ssrc) {
             // A new source (or the first): statistics restart, as RFC 3550 A.1 does.
             *r = RecvStream {
@@ -482,6 +503,13 @@ impl Session {
             };
         }
         let ext = crate::webrtc::rewrite::extend_seq(r.max, h.seq);
+        let missing: Vec<u16> = match r.max {
+            // A larger jump is a restarted sender, not loss worth repairing.
+            Some(m) if ext > m + 1 && ext - m <= MAX_NACK_GAP => {
+                (m + 1..ext).map(|x| x as u16).collect()
+            }
+            _ => Vec::new(),
+        };
         r.max = Some(r.max.map_or(ext, |m| m.max(ext)));
         r.base = r.base.min(ext);
         r.received += 1;
@@ -496,6 +524,7 @@ impl Session {
             r.jitter += (d - r.jitter) / 16.0;
         }
         r.last_transit = Some(transit);
+        missing
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -1167,6 +1196,44 @@ mod tests {
             vec![RtpEvent::ConnectionStateChanged { connected: false }],
             "BYE"
         );
+    }
+
+    #[test]
+    fn a_gap_is_nacked_and_the_sender_repairs_it() {
+        let mut p = Pair::new(true);
+        let now = p.now;
+        for s in 0..4 {
+            p.a.send_rtp(now, &vp8(s, s == 0));
+        }
+        // Lose the third packet on the way.
+        let mut sent = Vec::new();
+        while let Some(o) = p.a.poll_output() {
+            if let Output::Transmit { from, to, data } = o {
+                sent.push((from, to, data));
+            }
+        }
+        assert_eq!(sent.len(), 4);
+        sent.remove(2);
+        for (from, to, data) in sent {
+            let c = component_of(&p.pb, to).unwrap();
+            p.b.handle_input(now, c, addr_of(&p.pa, from), &data);
+        }
+        let mut nacks = Vec::new();
+        while let Some(o) = p.b.poll_output() {
+            if let Output::Transmit { from, to, data } = o {
+                nacks.push((from, to, data));
+            }
+        }
+        assert_eq!(nacks.len(), 1, "one NACK for one gap");
+        assert_eq!(p.b.stats().video.nack_sent, 1);
+        for (from, to, data) in nacks {
+            let c = component_of(&p.pa, to).unwrap();
+            p.a.handle_input(now, c, addr_of(&p.pb, from), &data);
+        }
+        let repaired = p.deliver(true);
+        let rtp = rtp_of(&repaired.graph);
+        assert_eq!(rtp.len(), 1, "the lost packet, resent");
+        assert_eq!(p.a.stats().video.nack_received, 1);
     }
 
     #[test]
