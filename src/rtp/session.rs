@@ -439,7 +439,7 @@ impl Session {
             }
         }
         let missing = Self::account(&mut m.recv, &h, payload.len(), codec.clock_rate, since);
-        let nack = (m.neg.feedback.nack && !missing.is_empty()).then(|| Rtcp::Nack {
+        let nack = (m.neg.feedback.nack && !missing.is_empty()).then_some(Rtcp::Nack {
             sender: m.ssrc,
             media: h.ssrc,
             seqs: missing,
