@@ -191,16 +191,15 @@ fn bind_pair(ip: IpAddr, (min, max): (u16, u16)) -> Result<(UdpSocket, UdpSocket
     let found = if min == 0 && max == 0 {
         (0..200).find_map(|_| try_pair(0))
     } else {
-        let lo = min.max(2).min(max).div_ceil(2) * 2;
-        let hi = max.max(lo);
-        let pairs = u32::from((hi - lo) / 2);
+        // u32: an even start above 65534 must not overflow.
+        let lo = u32::from(min.max(2)).div_ceil(2) * 2;
+        let hi = u32::from(max);
+        // Even ports p with p + 1 still in the range.
+        let pairs = if hi > lo { (hi - lo + 1) / 2 } else { 0 };
         let start = rand::random::<u32>() % pairs.max(1);
-        (0..pairs.max(1)).find_map(|i| {
-            let port = u32::from(lo) + 2 * ((start + i) % pairs.max(1));
-            u16::try_from(port)
-                .ok()
-                .filter(|p| *p < hi)
-                .and_then(try_pair)
+        (0..pairs).find_map(|i| {
+            let port = lo + 2 * ((start + i) % pairs);
+            u16::try_from(port).ok().and_then(try_pair)
         })
     };
     let (rtp, rtcp) = found.ok_or_else(|| {
@@ -445,7 +444,8 @@ impl Task {
         mut cmd: mpsc::UnboundedReceiver<Command>,
         mut media: mpsc::Receiver<RtpPacket>,
     ) {
-        let mut bufs = vec![[0u8; 2048]; 4];
+        // Larger than any MTU, so no datagram is cut short.
+        let mut bufs = vec![[0u8; 8192]; 4];
         loop {
             let timeout = self.session.poll_timeout();
             let sleep = async {
@@ -574,6 +574,26 @@ mod tests {
         )));
         assert!(offer.contains("c=IN IP4 127.0.0.1"));
         h.close();
+    }
+
+    #[tokio::test]
+    async fn port_ranges_at_the_edges() {
+        let (g, _rx) = inbox();
+        for (range, ok) in [
+            ((65534, 65535), true),
+            ((65535, 65535), false),
+            ((5000, 5000), false),
+        ] {
+            let cfg = RtpConfig {
+                port_range: range,
+                ..lo()
+            };
+            // The only pair may be taken by someone else; then the error is the right answer.
+            let r = spawn_rtp_endpoint(cfg, g.clone(), |_| {});
+            if !ok {
+                assert!(matches!(r, Err(RtpError::Io(_))), "{range:?}");
+            }
+        }
     }
 
     #[tokio::test]
