@@ -195,7 +195,7 @@ fn bind_pair(ip: IpAddr, (min, max): (u16, u16)) -> Result<(UdpSocket, UdpSocket
         let lo = u32::from(min.max(2)).div_ceil(2) * 2;
         let hi = u32::from(max);
         // Even ports p with p + 1 still in the range.
-        let pairs = if hi > lo { (hi - lo + 1) / 2 } else { 0 };
+        let pairs = if hi > lo { (hi - lo).div_ceil(2) } else { 0 };
         let start = rand::random::<u32>() % pairs.max(1);
         (0..pairs).find_map(|i| {
             let port = lo + 2 * ((start + i) % pairs);
