@@ -149,6 +149,16 @@ async fn collect(
     until: impl Fn(&Seen) -> bool,
     max: Duration,
 ) -> Seen {
+    collect_checked(rx, to, until, max, check_vp8).await
+}
+
+async fn collect_checked(
+    rx: &mut GraphRx,
+    to: Option<&RtpHandle>,
+    until: impl Fn(&Seen) -> bool,
+    max: Duration,
+    check: fn(&RtpPacket),
+) -> Seen {
     let mut seen = Seen::default();
     let deadline = Instant::now() + max;
     while !until(&seen) {
@@ -162,7 +172,7 @@ async fn collect(
         };
         match m {
             FromElement::Rtp(p) => {
-                check_vp8(&p);
+                check(&p);
                 seen.packets += 1;
                 seen.markers += usize::from(p.marker);
                 seen.keyframes += usize::from(p.is_keyframe_hint);
@@ -339,4 +349,145 @@ async fn endpoint_forwards_vp8_that_ffmpeg_decodes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn endpoint_forwards_vp8_over_srtp_that_ffmpeg_decodes() {
     forwards_to_ffmpeg(true).await;
+}
+
+/// ffmpeg encoding `input` with `codec` args, sending RTP from `from` (RTCP from `from + 1`) to
+/// 127.0.0.1:`to`.
+fn ffmpeg_sends(to: u16, from: u16, input: &[&str], codec: &[&str]) -> Child {
+    let mut c = ffmpeg();
+    c.arg("-re")
+        .args(input)
+        .args(codec)
+        .args(["-ssrc", "4660", "-f", "rtp"])
+        .arg(format!(
+            "rtp://127.0.0.1:{to}?localrtpport={from}&localrtcpport={}&pkt_size=1200",
+            from + 1
+        ))
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit());
+    c.spawn().expect("start ffmpeg")
+}
+
+fn check_pcmu(p: &RtpPacket) {
+    assert_eq!(p.kind, MediaKind::Audio);
+    assert_eq!((&*p.codec.name, p.codec.clock_rate), ("PCMU", 8000));
+    assert_eq!(p.payload_type, 0);
+    assert!(!p.is_keyframe_hint);
+    // 20 ms of 8 kHz G.711 or ffmpeg's larger default frames: never empty.
+    assert!(!p.payload.is_empty());
+}
+
+/// A phone behind a SIP gateway: PCMU/PCMA/telephone-event, no ICE, sendrecv; the answer keeps
+/// what we can forward, and the RTP it then sends comes through as PCMU.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sip_gateway_pcmu_offer_with_ffmpeg_as_the_phone() {
+    let (h, mut rx, mut erx) = endpoint(None);
+    let phone = free_pair();
+    let offer = format!(
+        "v=0\r\no=root 1 1 IN IP4 127.0.0.1\r\ns=Asterisk PBX\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+         m=audio {phone} RTP/AVP 0 8 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n\
+         a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\na=ptime:20\r\na=sendrecv\r\n"
+    );
+    let answer = h.process_offer(offer).await.expect("process_offer");
+    assert!(answer.contains(" RTP/AVP 0 8\r\n"), "{answer}");
+    assert!(!answer.contains("telephone-event") && !answer.contains("rtcp-mux"));
+    let port = m_port(&answer, "audio");
+    let mut child = ffmpeg_sends(
+        port,
+        phone,
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=8000",
+            "-t",
+            "3",
+        ],
+        &["-ac", "1", "-c:a", "pcm_mulaw", "-payload_type", "0"],
+    );
+    let seen = collect_checked(
+        &mut rx,
+        None,
+        |s| s.packets >= 20 && s.transport_up,
+        Duration::from_secs(15),
+        check_pcmu,
+    )
+    .await;
+    let _ = child.kill().await;
+    assert!(seen.packets >= 20 && seen.transport_up, "{seen:?}");
+    expect_connected(&mut erx).await;
+    let st = h.stats().await.expect("stats");
+    assert!(
+        st.audio.packets_received >= 20 && !st.video.negotiated,
+        "{st:?}"
+    );
+    h.close();
+}
+
+fn check_h264(p: &RtpPacket) {
+    assert_eq!(p.kind, MediaKind::Video);
+    assert_eq!((&*p.codec.name, p.codec.clock_rate), ("H264", 90000));
+    assert_eq!(p.payload_type, 97);
+    assert!(
+        p.codec.fmtp.contains("packetization-mode=1"),
+        "{:?}",
+        p.codec
+    );
+}
+
+/// H.264 (packetization-mode 1: FU-A and STAP-A) into an offer we generated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ffmpeg_h264_into_generated_offer() {
+    let (h, mut rx, _e) = endpoint(None);
+    let offer = h.generate_offer(false, true).await.expect("generate_offer");
+    assert!(offer.contains("a=rtpmap:97 H264/90000"), "{offer}");
+    let fport = free_pair();
+    let answer = format!(
+        "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=No Name\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+         m=video {fport} RTP/AVP 97\r\na=rtpmap:97 H264/90000\r\n\
+         a=fmtp:97 packetization-mode=1;profile-level-id=42e01f\r\na=sendonly\r\n"
+    );
+    h.process_answer(answer).await.expect("process_answer");
+    let mut child = ffmpeg_sends(
+        m_port(&offer, "video"),
+        fport,
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=320x240:rate=30",
+            "-t",
+            "4",
+        ],
+        &[
+            "-pix_fmt",
+            "yuv420p",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-tune",
+            "zerolatency",
+            "-profile:v",
+            "baseline",
+            "-g",
+            "30",
+            "-b:v",
+            "400k",
+            "-payload_type",
+            "97",
+        ],
+    );
+    let seen = collect_checked(
+        &mut rx,
+        None,
+        |s| s.packets >= 60 && s.markers >= 20 && s.keyframes >= 1,
+        Duration::from_secs(20),
+        check_h264,
+    )
+    .await;
+    let _ = child.kill().await;
+    assert!(seen.packets >= 60 && seen.markers >= 20, "{seen:?}");
+    assert!(seen.keyframes >= 1, "no H.264 keyframe hint: {seen:?}");
+    h.close();
 }

@@ -16,9 +16,7 @@ use kurento_media_server::rtp::{rtcp, SrtpCrypto, SrtpSuite};
 
 fn local() -> LocalParams {
     LocalParams {
-        addr: "127.0.0.1"
-            .parse()
-            .unwrap_or(std::net::Ipv4Addr::LOCALHOST.into()),
+        addr: std::net::Ipv4Addr::LOCALHOST.into(),
         ports: [40000, 40002],
         crypto: None,
         session_id: 1,

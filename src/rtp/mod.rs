@@ -29,7 +29,7 @@ use session::{Component, Output, Session};
 pub struct SrtpCrypto {
     pub suite: SrtpSuite,
     /// Master key || master salt (`crypto.key` / `keyBase64`); None = a random one per endpoint.
-    /// A key of the wrong length for the suite is replaced by a random one.
+    /// Its length must be the suite's (30 bytes for AES-128, 46 for AES-256).
     pub key: Option<Vec<u8>>,
 }
 
@@ -124,6 +124,8 @@ pub enum RtpError {
     Sdp(String),
     InvalidState(String),
     Io(String),
+    /// The configuration cannot work (e.g. an SDES key of the wrong length).
+    Config(String),
 }
 
 impl fmt::Display for RtpError {
@@ -133,6 +135,7 @@ impl fmt::Display for RtpError {
             RtpError::Sdp(s) => write!(f, "SDP error: {s}"),
             RtpError::InvalidState(s) => write!(f, "invalid state: {s}"),
             RtpError::Io(s) => write!(f, "I/O error: {s}"),
+            RtpError::Config(s) => write!(f, "invalid configuration: {s}"),
         }
     }
 }
@@ -188,16 +191,15 @@ fn bind_pair(ip: IpAddr, (min, max): (u16, u16)) -> Result<(UdpSocket, UdpSocket
     let found = if min == 0 && max == 0 {
         (0..200).find_map(|_| try_pair(0))
     } else {
-        let lo = min.max(2).min(max).div_ceil(2) * 2;
-        let hi = max.max(lo);
-        let pairs = u32::from((hi - lo) / 2);
+        // u32: an even start above 65534 must not overflow.
+        let lo = u32::from(min.max(2)).div_ceil(2) * 2;
+        let hi = u32::from(max);
+        // Even ports p with p + 1 still in the range.
+        let pairs = if hi > lo { (hi - lo).div_ceil(2) } else { 0 };
         let start = rand::random::<u32>() % pairs.max(1);
-        (0..pairs.max(1)).find_map(|i| {
-            let port = u32::from(lo) + 2 * ((start + i) % pairs.max(1));
-            u16::try_from(port)
-                .ok()
-                .filter(|p| *p < hi)
-                .and_then(try_pair)
+        (0..pairs).find_map(|i| {
+            let port = lo + 2 * ((start + i) % pairs);
+            u16::try_from(port).ok().and_then(try_pair)
         })
     };
     let (rtp, rtcp) = found.ok_or_else(|| {
@@ -238,6 +240,20 @@ pub fn spawn_rtp_endpoint(
     graph: GraphInbox,
     events: impl Fn(RtpEvent) + Send + 'static,
 ) -> Result<RtpHandle, RtpError> {
+    if let Some(SrtpCrypto {
+        suite,
+        key: Some(k),
+    }) = &cfg.crypto
+    {
+        if k.len() != suite.master_len() {
+            return Err(RtpError::Config(format!(
+                "{} needs a {}-byte master key and salt, got {}",
+                suite.sdp_name(),
+                suite.master_len(),
+                k.len()
+            )));
+        }
+    }
     let audio = bind_pair(cfg.bind, cfg.port_range)?;
     let video = bind_pair(cfg.bind, cfg.port_range)?;
     let addr = |s: &UdpSocket| s.local_addr().map_err(|e| RtpError::Io(e.to_string()));
@@ -428,7 +444,8 @@ impl Task {
         mut cmd: mpsc::UnboundedReceiver<Command>,
         mut media: mpsc::Receiver<RtpPacket>,
     ) {
-        let mut bufs = vec![[0u8; 2048]; 4];
+        // Larger than any MTU, so no datagram is cut short.
+        let mut bufs = vec![[0u8; 8192]; 4];
         loop {
             let timeout = self.session.poll_timeout();
             let sleep = async {
@@ -514,5 +531,170 @@ impl Task {
             Command::Close => return false,
         }
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::media::{CodecId, ElementId, FromElement, MediaExtensions};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    fn inbox() -> (GraphInbox, mpsc::Receiver<(ElementId, FromElement)>) {
+        let (tx, rx) = mpsc::channel(1024);
+        (GraphInbox::new(ElementId::next(), tx), rx)
+    }
+
+    fn lo() -> RtpConfig {
+        RtpConfig {
+            bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            ..Default::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn ports_are_even_rtp_odd_rtcp_within_the_range() {
+        let (g, _rx) = inbox();
+        let cfg = RtpConfig {
+            port_range: (41001, 41100),
+            ..lo()
+        };
+        let h = spawn_rtp_endpoint(cfg, g, |_| {}).unwrap();
+        for k in [MediaKind::Audio, MediaKind::Video] {
+            let (rtp, rtcp) = h.local_addrs(k);
+            assert_eq!(rtp.port() % 2, 0);
+            assert_eq!(rtcp.port(), rtp.port() + 1);
+            assert!((41002..=41100).contains(&rtp.port()), "{rtp}");
+        }
+        let offer = h.generate_offer(true, true).await.unwrap();
+        assert!(offer.contains(&format!(
+            "m=audio {} ",
+            h.local_addrs(MediaKind::Audio).0.port()
+        )));
+        assert!(offer.contains("c=IN IP4 127.0.0.1"));
+        h.close();
+    }
+
+    #[tokio::test]
+    async fn port_ranges_at_the_edges() {
+        let (g, _rx) = inbox();
+        for (range, ok) in [
+            ((65534, 65535), true),
+            ((65535, 65535), false),
+            ((5000, 5000), false),
+        ] {
+            let cfg = RtpConfig {
+                port_range: range,
+                ..lo()
+            };
+            // The only pair may be taken by someone else; then the error is the right answer.
+            let r = spawn_rtp_endpoint(cfg, g.clone(), |_| {});
+            if !ok {
+                assert!(matches!(r, Err(RtpError::Io(_))), "{range:?}");
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_key_of_the_wrong_length_is_refused_and_external_ip_is_advertised() {
+        let (g, _rx) = inbox();
+        let cfg = RtpConfig {
+            crypto: Some(SrtpCrypto {
+                suite: SrtpSuite::Aes256CmHmacSha1_80,
+                key: Some(vec![0; 30]),
+            }),
+            ..lo()
+        };
+        assert!(matches!(
+            spawn_rtp_endpoint(cfg, g.clone(), |_| {}),
+            Err(RtpError::Config(_))
+        ));
+        let cfg = RtpConfig {
+            external_ipv4: Some("203.0.113.1".parse().unwrap()),
+            ..lo()
+        };
+        let h = spawn_rtp_endpoint(cfg, g, |_| {}).unwrap();
+        let offer = h.generate_offer(false, true).await.unwrap();
+        assert!(offer.contains("c=IN IP4 203.0.113.1"), "{offer}");
+    }
+
+    /// Two endpoints over loopback: the task loop, sockets and SRTP together.
+    #[tokio::test]
+    async fn two_endpoints_exchange_media_and_keyframe_requests() {
+        for crypto in [None, Some(SrtpSuite::Aes256CmHmacSha1_32)] {
+            let cfg = || RtpConfig {
+                crypto: crypto.map(|suite| SrtpCrypto { suite, key: None }),
+                ..lo()
+            };
+            let (ga, mut ra) = inbox();
+            let (gb, mut rb) = inbox();
+            let (etx, mut erx) = mpsc::unbounded_channel();
+            let a = spawn_rtp_endpoint(cfg(), ga, |_| {}).unwrap();
+            let b = spawn_rtp_endpoint(cfg(), gb, move |e| {
+                let _ = etx.send(e);
+            })
+            .unwrap();
+            let offer = a.generate_offer(true, true).await.unwrap();
+            let answer = b.process_offer(offer.clone()).await.unwrap();
+            assert_eq!(a.process_answer(answer.clone()).await.unwrap(), offer);
+            assert_eq!(b.remote_sdp().await, Some(offer));
+            assert_eq!(b.local_sdp().await, Some(answer));
+            let pkt = RtpPacket {
+                kind: MediaKind::Audio,
+                codec: CodecId::new("opus", 48000, Some(2), "minptime=10"),
+                payload_type: 109,
+                ssrc: 1,
+                seq: 1,
+                timestamp: 960,
+                marker: false,
+                payload: Arc::from(&b"opus frame"[..]),
+                is_keyframe_hint: false,
+                ext: MediaExtensions::default(),
+                arrival: Instant::now(),
+            };
+            a.send_rtp(pkt);
+            let got = tokio::time::timeout(Duration::from_secs(5), async {
+                loop {
+                    match rb.recv().await {
+                        Some((_, FromElement::Rtp(p))) => return Some(p),
+                        Some(_) => {}
+                        None => return None,
+                    }
+                }
+            })
+            .await
+            .unwrap()
+            .unwrap();
+            assert_eq!(&*got.payload, b"opus frame");
+            assert_eq!((got.payload_type, &*got.codec.name), (111, "opus"));
+            assert_eq!(
+                erx.recv().await,
+                Some(RtpEvent::ConnectionStateChanged { connected: true })
+            );
+            b.request_keyframe(MediaKind::Audio);
+            let req = tokio::time::timeout(Duration::from_secs(5), async {
+                loop {
+                    if let Some((_, FromElement::KeyframeRequested { kind })) = ra.recv().await {
+                        return kind;
+                    }
+                }
+            })
+            .await
+            .unwrap();
+            assert_eq!(req, MediaKind::Audio);
+            let st = a.stats().await.unwrap();
+            assert_eq!(st.audio.packets_sent, 1);
+            assert_eq!(st.audio.pli_received, 1);
+            a.close();
+            assert_eq!(
+                tokio::time::timeout(Duration::from_secs(5), erx.recv()).await,
+                Ok(Some(RtpEvent::ConnectionStateChanged { connected: false })),
+                "A's BYE"
+            );
+            b.close();
+            assert_eq!(erx.recv().await, Some(RtpEvent::Closed));
+            assert!(a.stats().await.is_err() || a.is_closed());
+        }
     }
 }

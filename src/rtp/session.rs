@@ -36,6 +36,11 @@ pub enum Output {
 /// again, as KMS does).
 const HISTORY: usize = 512;
 const REPORT_INTERVAL: Duration = Duration::from_secs(1);
+/// Widest gap of sequence numbers asked for again in one NACK.
+const MAX_NACK_GAP: u64 = 64;
+/// Silence after which the peer counts as gone: rtpsession (KMS) times a source out after five
+/// RTCP intervals of 5 s; a peer that comes back is connected again by its next packet.
+pub const PEER_TIMEOUT: Duration = Duration::from_secs(25);
 
 fn idx(k: MediaKind) -> usize {
     match k {
@@ -158,6 +163,8 @@ pub struct Session {
     media: [Option<MediaSession>; 2],
     out: VecDeque<Output>,
     connected: bool,
+    /// When the last valid packet from the peer arrived.
+    last_input: Option<Instant>,
     unsendable: HashSet<(MediaKind, Arc<str>)>,
     next_report: Option<Instant>,
     cname: String,
@@ -176,6 +183,7 @@ impl Session {
             media: [None, None],
             out: VecDeque::new(),
             connected: false,
+            last_input: None,
             unsendable: HashSet::new(),
             next_report: None,
             cname: format!("kms-rtp-{:08x}", rand::random::<u32>()),
@@ -296,7 +304,8 @@ impl Session {
         (secs << 32) | frac
     }
 
-    fn peer_up(&mut self) {
+    fn peer_up(&mut self, now: Instant) {
+        self.last_input = Some(now);
         if !self.connected {
             self.connected = true;
             self.out
@@ -352,8 +361,9 @@ impl Session {
             let kind = on.kind;
             let mut graph = Vec::new();
             let mut resend = Vec::new();
+            let mut bye = false;
             for p in parsed {
-                Self::on_rtcp(m, kind, p, now, ntp_now, &mut graph, &mut resend);
+                Self::on_rtcp(m, kind, p, now, ntp_now, &mut graph, &mut resend, &mut bye);
             }
             for pkt in resend {
                 if let Some(to) = m.remote_rtp {
@@ -375,7 +385,11 @@ impl Session {
             for g in graph {
                 self.out.push_back(Output::Graph(g));
             }
-            self.peer_up();
+            if bye {
+                self.peer_down();
+            } else {
+                self.peer_up(now);
+            }
             return;
         }
         if on.rtcp {
@@ -424,12 +438,20 @@ impl Session {
                 m.remote_rtcp = Some(SocketAddr::new(src.ip(), src.port().wrapping_add(1)));
             }
         }
-        Self::account(&mut m.recv, &h, payload.len(), codec.clock_rate, since);
+        let missing = Self::account(&mut m.recv, &h, payload.len(), codec.clock_rate, since);
+        let nack = (m.neg.feedback.nack && !missing.is_empty()).then_some(Rtcp::Nack {
+            sender: m.ssrc,
+            media: h.ssrc,
+            seqs: missing,
+        });
+        if nack.is_some() {
+            m.stats.nack_sent += 1;
+        }
         m.stats.ssrc_in = Some(h.ssrc);
         m.stats.packets_received += 1;
         m.stats.bytes_received += payload.len() as u64;
         if !m.neg.direction.receives() {
-            self.peer_up();
+            self.peer_up(now);
             return;
         }
         let kind = on.kind;
@@ -454,12 +476,23 @@ impl Session {
             ext: MediaExtensions::default(),
             arrival: now,
         };
-        self.peer_up();
+        self.peer_up(now);
         self.out.push_back(Output::Graph(FromElement::Rtp(pkt)));
+        if let Some(n) = nack {
+            self.send_rtcp(kind, &[n]);
+        }
     }
 
-    /// `secs`: arrival time in seconds from any fixed origin (only differences count).
-    fn account(r: &mut RecvStream, h: &wire::RtpHeader, len: usize, clock: u32, secs: f64) {
+    /// `secs`: arrival time in seconds from any fixed origin (only differences count). Returns
+    /// the sequence numbers this packet shows missing, to NACK them once (RTP/AVPF: the
+    /// sender resends from its history).
+    fn account(
+        r: &mut RecvStream,
+        h: &wire::RtpHeader,
+        len: usize,
+        clock: u32,
+        secs: f64,
+    ) -> Vec<u16> {
         if r.ssrc != Some(h.ssrc) {
             // A new source (or the first): statistics restart, as RFC 3550 A.1 does.
             *r = RecvStream {
@@ -470,6 +503,13 @@ impl Session {
             };
         }
         let ext = crate::webrtc::rewrite::extend_seq(r.max, h.seq);
+        let missing: Vec<u16> = match r.max {
+            // A larger jump is a restarted sender, not loss worth repairing.
+            Some(m) if ext > m + 1 && ext - m <= MAX_NACK_GAP => {
+                (m + 1..ext).map(|x| x as u16).collect()
+            }
+            _ => Vec::new(),
+        };
         r.max = Some(r.max.map_or(ext, |m| m.max(ext)));
         r.base = r.base.min(ext);
         r.received += 1;
@@ -484,6 +524,7 @@ impl Session {
             r.jitter += (d - r.jitter) / 16.0;
         }
         r.last_transit = Some(transit);
+        missing
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -495,6 +536,7 @@ impl Session {
         ntp_now: u64,
         graph: &mut Vec<FromElement>,
         resend: &mut Vec<(u64, Vec<u8>)>,
+        bye: &mut bool,
     ) {
         let blocks = |m: &mut MediaSession, reports: &[ReportBlock]| {
             for b in reports.iter().filter(|b| b.ssrc == m.ssrc) {
@@ -536,6 +578,9 @@ impl Session {
             Rtcp::Fir { entries, .. } if entries.iter().any(|(s, _)| *s == m.ssrc) => {
                 m.stats.fir_received += 1;
                 graph.push(FromElement::KeyframeRequested { kind });
+            }
+            Rtcp::Bye { ssrcs } if m.recv.ssrc.is_none_or(|s| ssrcs.contains(&s)) => {
+                *bye = true;
             }
             Rtcp::Remb { bps, .. } => {
                 m.stats.remb_received = Some(bps);
@@ -698,7 +743,25 @@ impl Session {
         }
     }
 
+    fn peer_down(&mut self) {
+        if self.connected {
+            self.connected = false;
+            self.out
+                .push_back(Output::Event(RtpEvent::ConnectionStateChanged {
+                    connected: false,
+                }));
+        }
+    }
+
     pub fn handle_timeout(&mut self, now: Instant) {
+        if self.connected
+            && self
+                .last_input
+                .is_some_and(|t| now.saturating_duration_since(t) >= PEER_TIMEOUT)
+        {
+            tracing::info!("RTP: nothing from the peer for {PEER_TIMEOUT:?}: disconnected");
+            self.peer_down();
+        }
         let Some(at) = self.next_report else { return };
         if now < at {
             return;
@@ -1098,6 +1161,79 @@ mod tests {
             Some(Output::Transmit { to, .. }) => assert_eq!(to, nat),
             o => panic!("{o:?}"),
         }
+    }
+
+    #[test]
+    fn silence_and_bye_disconnect_and_the_next_packet_reconnects() {
+        let mut p = Pair::new(false);
+        let now = p.now;
+        p.a.send_rtp(now, &vp8(1, true));
+        assert!(p
+            .deliver(true)
+            .events
+            .contains(&RtpEvent::ConnectionStateChanged { connected: true }));
+        let later = now + PEER_TIMEOUT;
+        p.b.handle_timeout(later);
+        let mut ev = Vec::new();
+        while let Some(o) = p.b.poll_output() {
+            if let Output::Event(e) = o {
+                ev.push(e);
+            }
+        }
+        assert_eq!(
+            ev,
+            vec![RtpEvent::ConnectionStateChanged { connected: false }]
+        );
+        p.a.send_rtp(later, &vp8(2, false));
+        p.now = later;
+        assert!(p
+            .deliver(true)
+            .events
+            .contains(&RtpEvent::ConnectionStateChanged { connected: true }));
+        p.a.close();
+        assert_eq!(
+            p.deliver(true).events,
+            vec![RtpEvent::ConnectionStateChanged { connected: false }],
+            "BYE"
+        );
+    }
+
+    #[test]
+    fn a_gap_is_nacked_and_the_sender_repairs_it() {
+        let mut p = Pair::new(true);
+        let now = p.now;
+        for s in 0..4 {
+            p.a.send_rtp(now, &vp8(s, s == 0));
+        }
+        // Lose the third packet on the way.
+        let mut sent = Vec::new();
+        while let Some(o) = p.a.poll_output() {
+            if let Output::Transmit { from, to, data } = o {
+                sent.push((from, to, data));
+            }
+        }
+        assert_eq!(sent.len(), 4);
+        sent.remove(2);
+        for (from, to, data) in sent {
+            let c = component_of(&p.pb, to).unwrap();
+            p.b.handle_input(now, c, addr_of(&p.pa, from), &data);
+        }
+        let mut nacks = Vec::new();
+        while let Some(o) = p.b.poll_output() {
+            if let Output::Transmit { from, to, data } = o {
+                nacks.push((from, to, data));
+            }
+        }
+        assert_eq!(nacks.len(), 1, "one NACK for one gap");
+        assert_eq!(p.b.stats().video.nack_sent, 1);
+        for (from, to, data) in nacks {
+            let c = component_of(&p.pa, to).unwrap();
+            p.a.handle_input(now, c, addr_of(&p.pb, from), &data);
+        }
+        let repaired = p.deliver(true);
+        let rtp = rtp_of(&repaired.graph);
+        assert_eq!(rtp.len(), 1, "the lost packet, resent");
+        assert_eq!(p.a.stats().video.nack_received, 1);
     }
 
     #[test]
