@@ -9,7 +9,9 @@
 # Usage: scripts/bench.sh [N ...]                      (default N: 10 50 100 200 400)
 # Environment (defaults in brackets):
 #   BENCH_NS      list of N when no arguments are given ["10 50 100 200 400"]
-#   SERVERS       which servers, in order ["ours janus"]
+#   SERVERS       which servers, in order ["ours janus"]; "before" runs BEFORE_BIN, an earlier
+#                 build of this server (e.g. the last landed commit), to compare two packet paths
+#   BEFORE_BIN    the earlier build's kurento-media-server binary (for SERVERS containing "before")
 #   DURATION      measured seconds per run [15]
 #   LATE          late joiners per run [2]
 #   LOSS_LIMIT    loss % after which a server is not tried at larger N [1]
@@ -39,6 +41,10 @@ if [[ " $servers " == *" janus "* ]] && ! command -v janus >/dev/null; then
     log "installing janus (Debian package)"
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends janus >/dev/null
+fi
+if [[ " $servers " == *" before "* ]] && [[ ! -x ${BEFORE_BIN:-} ]]; then
+    echo "SERVERS has 'before': set BEFORE_BIN to an earlier build's binary" >&2
+    exit 2
 fi
 for tool in taskset python3 curl; do
     command -v $tool >/dev/null || { log "$tool is required"; exit 1; }
@@ -108,9 +114,10 @@ done
 
 start_server() { # $1 = ours | janus; sets server_pid and url, waits until it answers
     case $1 in
-    ours)
-        RUST_LOG=warn taskset -c "$server_core" "$server_bin" -f "$tmp/ours/kurento.conf.json" \
-            > "$tmp/ours-$2.log" 2>&1 &
+    ours | before)
+        bin=$server_bin; [[ $1 == before ]] && bin=$BEFORE_BIN
+        RUST_LOG=warn taskset -c "$server_core" "$bin" -f "$tmp/ours/kurento.conf.json" \
+            > "$tmp/$1-$2.log" 2>&1 &
         server_pid=$!
         url="ws://127.0.0.1:$port/kurento"
         ready() { port_busy "$port"; }

@@ -14,8 +14,9 @@ import math
 import sys
 from html import escape
 
-LABELS = {"ours": "kurento-media-server (Rust)", "janus": "Janus 1.1 VideoRoom"}
-COLORS = {"ours": "#1f77b4", "janus": "#d62728"}
+LABELS = {"ours": "kurento-media-server (Rust)", "janus": "Janus 1.1 VideoRoom",
+          "before": "kurento-media-server, previous build"}
+COLORS = {"ours": "#1f77b4", "janus": "#d62728", "before": "#7f7f7f"}
 FALLBACK_COLORS = ["#2ca02c", "#9467bd", "#8c564b"]
 LOSS_LIMIT = 1.0
 

@@ -17,6 +17,50 @@ pub trait SdpAgent: Send + Sync {
     fn remote_sdp(&self) -> BoxFuture<Option<String>>;
 }
 
+/// Implements [`SdpAgent`] on an adapter handle whose offer/answer methods have the shape both
+/// adapters share (`async fn process_offer(&self, String) -> Result<String, E: Display>`, ...).
+macro_rules! sdp_agent_for {
+    ($handle:ty) => {
+        impl $crate::objects::sdp_endpoint::SdpAgent for $handle {
+            fn process_offer(
+                &self,
+                sdp: String,
+            ) -> $crate::objects::BoxFuture<Result<String, String>> {
+                let h = self.clone();
+                Box::pin(async move { h.process_offer(sdp).await.map_err(|e| e.to_string()) })
+            }
+            fn process_answer(
+                &self,
+                sdp: String,
+            ) -> $crate::objects::BoxFuture<Result<String, String>> {
+                let h = self.clone();
+                Box::pin(async move { h.process_answer(sdp).await.map_err(|e| e.to_string()) })
+            }
+            fn generate_offer(
+                &self,
+                audio: bool,
+                video: bool,
+            ) -> $crate::objects::BoxFuture<Result<String, String>> {
+                let h = self.clone();
+                Box::pin(async move {
+                    h.generate_offer(audio, video)
+                        .await
+                        .map_err(|e| e.to_string())
+                })
+            }
+            fn local_sdp(&self) -> $crate::objects::BoxFuture<Option<String>> {
+                let h = self.clone();
+                Box::pin(async move { h.local_sdp().await })
+            }
+            fn remote_sdp(&self) -> $crate::objects::BoxFuture<Option<String>> {
+                let h = self.clone();
+                Box::pin(async move { h.remote_sdp().await })
+            }
+        }
+    };
+}
+pub(super) use sdp_agent_for;
+
 fn agent(obj: &MediaObject) -> Option<Arc<dyn SdpAgent>> {
     obj.element.as_ref().and_then(|e| e.sdp.clone())
 }

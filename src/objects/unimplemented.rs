@@ -16,7 +16,6 @@ fn reason(class: &str) -> &'static str {
         | "OpenCVFilter" => {
             "video filters need decoding, and this server forwards packets without decoding"
         }
-        "RtpEndpoint" => "plain RTP endpoints are not built yet",
         _ => "it is not built yet",
     }
 }

@@ -4,8 +4,7 @@
 use super::class::{self, ClassBehaviour, Created, NewObject};
 use super::graph::MediaRole;
 use super::media_pipeline::PipelineState;
-use super::sdp_endpoint::SdpAgent;
-use super::{BoxFuture, ElementMedia, MediaObject, Outcome, Registry, ServerFacts};
+use super::{ElementMedia, MediaObject, Outcome, Registry, ServerFacts};
 use crate::media::{BitrateLimits, ElementId, MediaKind, MediaType};
 use crate::webrtc::{self, IceCandidateInit, WebRtcEvent, WebRtcHandle};
 use kurento_protocol::model::marshal::complex;
@@ -65,7 +64,7 @@ fn create(reg: &mut Registry, o: &NewObject) -> Result<Created, RpcError> {
             )
         })?;
     let element = ElementMedia::attach(key, &media, Arc::new(handle.clone()))
-        .with_sdp(Arc::new(SdpOps(handle.clone())));
+        .with_sdp(Arc::new(handle.clone()));
     Ok(Created {
         state: Some(Box::new(WebRtcState {
             handle,
@@ -77,35 +76,8 @@ fn create(reg: &mut Registry, o: &NewObject) -> Result<Created, RpcError> {
     })
 }
 
-/// Offer/answer through the endpoint's task.
-struct SdpOps(WebRtcHandle);
-
-impl SdpAgent for SdpOps {
-    fn process_offer(&self, sdp: String) -> BoxFuture<Result<String, String>> {
-        let h = self.0.clone();
-        Box::pin(async move { h.process_offer(sdp).await.map_err(|e| e.to_string()) })
-    }
-    fn process_answer(&self, sdp: String) -> BoxFuture<Result<String, String>> {
-        let h = self.0.clone();
-        Box::pin(async move { h.process_answer(sdp).await.map_err(|e| e.to_string()) })
-    }
-    fn generate_offer(&self, audio: bool, video: bool) -> BoxFuture<Result<String, String>> {
-        let h = self.0.clone();
-        Box::pin(async move {
-            h.generate_offer(audio, video)
-                .await
-                .map_err(|e| e.to_string())
-        })
-    }
-    fn local_sdp(&self) -> BoxFuture<Option<String>> {
-        let h = self.0.clone();
-        Box::pin(async move { h.local_sdp().await })
-    }
-    fn remote_sdp(&self) -> BoxFuture<Option<String>> {
-        let h = self.0.clone();
-        Box::pin(async move { h.remote_sdp().await })
-    }
-}
+// Offer/answer through the endpoint's task.
+super::sdp_endpoint::sdp_agent_for!(WebRtcHandle);
 
 fn state_of<'a>(reg: &'a Registry, id: &ObjectId) -> Result<&'a WebRtcState, RpcError> {
     reg.require(id)
