@@ -1,7 +1,7 @@
 //! Elements as the graph sees them: an id, the messages an element's media side sends into its
 //! pipeline's graph, and what the graph asks of it in return ([`ElementPort`]).
 
-use super::packet::{DataMessage, MediaKind, RtpPacket};
+use super::packet::{DataMessage, MediaKind, MediaType, RtpPacket};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::sync::mpsc;
@@ -21,6 +21,20 @@ impl ElementId {
 impl std::fmt::Display for ElementId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "e{}", self.0)
+    }
+}
+
+/// A pad: the input or output of one media type of an element. KMS also names pads by a media
+/// description; every pad here is KMS's "default" one, so the type is enough.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PadId {
+    pub element: ElementId,
+    pub media: MediaType,
+}
+
+impl PadId {
+    pub fn new(element: ElementId, media: MediaType) -> Self {
+        PadId { element, media }
     }
 }
 

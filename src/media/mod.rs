@@ -17,7 +17,7 @@ pub mod pipeline;
 pub mod router;
 
 pub use bitrate::BitrateLimits;
-pub use element::{ElementId, ElementPort, FromElement, GraphInbox};
+pub use element::{ElementId, ElementPort, FromElement, GraphInbox, PadId};
 pub use packet::{CodecId, DataMessage, MediaExtensions, MediaKind, MediaType, RtpPacket};
 pub use pipeline::{GraphEvent, PipelineMedia};
 pub use router::{FlowDirection, Route};

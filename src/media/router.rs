@@ -7,7 +7,7 @@
 //! [`Router::poll_timeout`]. `pipeline.rs` is the thin task that does the I/O.
 
 use super::bitrate::{self, BitrateControl, BitrateLimits};
-use super::element::{ElementId, FromElement};
+use super::element::{ElementId, FromElement, PadId};
 use super::keyframe::KeyframeThrottle;
 use super::packet::{DataMessage, MediaKind, MediaType, RtpPacket};
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -85,10 +85,10 @@ struct SourcePad {
 pub struct Router {
     elements: HashSet<ElementId>,
     routes: Vec<Route>,
-    /// (source, type) → its pad.
-    sources: HashMap<(ElementId, MediaType), SourcePad>,
+    /// Source pads that have routes or have produced media.
+    sources: HashMap<PadId, SourcePad>,
     /// Sinks currently reported as flowing out, by type.
-    flowing_out: HashSet<(ElementId, MediaType)>,
+    flowing_out: HashSet<PadId>,
     keyframes: KeyframeThrottle<(ElementId, MediaKind)>,
     bitrate: BitrateControl,
     next_refresh: Instant,
@@ -132,7 +132,7 @@ impl Router {
             self.out
                 .push_back(Output::RequestKeyframe { source: src, kind });
         }
-        let stopped: Vec<(ElementId, MediaType)> = self
+        let stopped: Vec<PadId> = self
             .sources
             .iter()
             .filter(|(_, p)| {
@@ -146,7 +146,7 @@ impl Router {
             if let Some(p) = self.sources.get_mut(&key) {
                 p.flowing = false;
             }
-            self.flow(key.0, key.1, FlowDirection::In, false);
+            self.flow(key.element, key.media, FlowDirection::In, false);
             self.sync_flow_out();
         }
         if now >= self.next_refresh {
@@ -173,8 +173,8 @@ impl Router {
                     .filter(|r| r.source != e && r.sink != e)
                     .copied()
                     .collect();
-                self.sources.retain(|(s, _), _| *s != e);
-                self.flowing_out.retain(|(s, _)| *s != e);
+                self.sources.retain(|p, _| p.element != e);
+                self.flowing_out.retain(|p| p.element != e);
                 self.set_routes(routes, now);
             }
             Input::SetRoutes(routes) => self.set_routes(routes, now),
@@ -197,21 +197,21 @@ impl Router {
 
     /// A sink flows out while the source routed to it flows in.
     fn sync_flow_out(&mut self) {
-        let mut want: HashSet<(ElementId, MediaType)> = HashSet::new();
-        for ((_, media), pad) in &self.sources {
-            if pad.flowing && *media != MediaType::Data {
-                want.extend(pad.sinks.iter().map(|s| (*s, *media)));
+        let mut want: HashSet<PadId> = HashSet::new();
+        for (src, pad) in &self.sources {
+            if pad.flowing && src.media != MediaType::Data {
+                want.extend(pad.sinks.iter().map(|s| PadId::new(*s, src.media)));
             }
         }
         let mut stopped: Vec<_> = self.flowing_out.difference(&want).copied().collect();
         let mut started: Vec<_> = want.difference(&self.flowing_out).copied().collect();
         stopped.sort();
         started.sort();
-        for (s, m) in stopped {
-            self.flow(s, m, FlowDirection::Out, false);
+        for p in stopped {
+            self.flow(p.element, p.media, FlowDirection::Out, false);
         }
-        for (s, m) in started {
-            self.flow(s, m, FlowDirection::Out, true);
+        for p in started {
+            self.flow(p.element, p.media, FlowDirection::Out, true);
         }
         self.flowing_out = want;
     }
@@ -220,20 +220,23 @@ impl Router {
         routes.retain(|r| self.elements.contains(&r.source) && self.elements.contains(&r.sink));
         routes.sort();
         routes.dedup();
-        let mut fanout: HashMap<(ElementId, MediaType), Vec<ElementId>> = HashMap::new();
+        let mut fanout: HashMap<PadId, Vec<ElementId>> = HashMap::new();
         for r in &routes {
-            fanout.entry((r.source, r.media)).or_default().push(r.sink);
+            fanout
+                .entry(PadId::new(r.source, r.media))
+                .or_default()
+                .push(r.sink);
         }
         // A sink that just joined a video source needs a keyframe to start decoding.
         let mut wants_keyframe = Vec::new();
-        for ((src, media), sinks) in &fanout {
-            let old = self.sources.get(&(*src, *media));
-            if *media == MediaType::Video
+        for (src, sinks) in &fanout {
+            let old = self.sources.get(src);
+            if src.media == MediaType::Video
                 && sinks
                     .iter()
                     .any(|s| old.is_none_or(|o| !o.sinks.contains(s)))
             {
-                wants_keyframe.push(*src);
+                wants_keyframe.push(src.element);
             }
         }
         for pad in self.sources.values_mut() {
@@ -272,23 +275,21 @@ impl Router {
     /// Sends each video source (or only those feeding `sink`) the bitrate its sinks can take,
     /// when it changed or is due for a refresh.
     fn update_bitrates(&mut self, sink: Option<ElementId>, now: Instant) {
-        let mut keys: Vec<&(ElementId, MediaType)> = self
+        let mut pads: Vec<(&PadId, &SourcePad)> = self
             .sources
             .iter()
-            .filter(|((_, m), p)| *m == MediaType::Video && !p.sinks.is_empty())
-            .map(|(k, _)| k)
+            .filter(|(k, p)| k.media == MediaType::Video && !p.sinks.is_empty())
             .collect();
-        keys.sort();
-        for (src, _) in keys {
-            let Some(pad) = self.sources.get(&(*src, MediaType::Video)) else {
-                continue;
-            };
+        pads.sort_by_key(|(k, _)| **k);
+        for (src, pad) in pads {
             if sink.is_some_and(|k| !pad.sinks.contains(&k)) {
                 continue;
             }
-            if let Some(bps) = self.bitrate.due(*src, &pad.sinks, now) {
-                self.out
-                    .push_back(Output::LimitVideoBitrate { source: *src, bps });
+            if let Some(bps) = self.bitrate.due(src.element, &pad.sinks, now) {
+                self.out.push_back(Output::LimitVideoBitrate {
+                    source: src.element,
+                    bps,
+                });
             }
         }
     }
@@ -297,7 +298,7 @@ impl Router {
         match m {
             FromElement::Rtp(pkt) => {
                 let media = MediaType::from(pkt.kind);
-                let pad = self.sources.entry((e, media)).or_default();
+                let pad = self.sources.entry(PadId::new(e, media)).or_default();
                 pad.last_media = Some(now);
                 let sinks = pad.sinks.clone();
                 if !pad.flowing {
@@ -310,7 +311,7 @@ impl Router {
                 }
             }
             FromElement::Data(msg) => {
-                if let Some(pad) = self.sources.get(&(e, MediaType::Data)) {
+                if let Some(pad) = self.sources.get(&PadId::new(e, MediaType::Data)) {
                     if !pad.sinks.is_empty() {
                         let sinks = pad.sinks.clone();
                         self.out.push_back(Output::Data { msg, sinks });
