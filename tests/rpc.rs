@@ -523,7 +523,7 @@ async fn duplicate_request_id_returns_cached_reply() {
 }
 
 #[tokio::test]
-async fn plain_rtp_avp_offer_gets_a_clear_error_not_a_hang() {
+async fn plain_rtp_avp_offer_gets_the_kms_answer_every_line_rejected() {
     let mut o = kurento_media_server::setup::default_options();
     o.port = Some(0);
     o.address = Some("127.0.0.1".parse().unwrap());
@@ -536,15 +536,6 @@ async fn plain_rtp_avp_offer_gets_a_clear_error_not_a_hang() {
         .ok("create", json!({"type":"WebRtcEndpoint","constructorParams":{"mediaPipeline":p["value"]},"sessionId":sid}))
         .await["value"]
         .clone();
-    let offer = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
-                 m=audio 5004 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\nm=video 5006 RTP/AVP 96\r\na=rtpmap:96 VP8/90000\r\n";
-    let e = c
-        .err("invoke", json!({"object":ep,"operation":"processOffer","operationParams":{"offer":offer},"sessionId":sid}))
-        .await;
-    assert_eq!(
-        e["data"]["type"], "SDP_END_POINT_PROCESS_OFFER_ERROR",
-        "{e}"
-    );
     let e = c
         .err("invoke", json!({"object":ep,"operation":"processOffer","operationParams":{"offer":"garbage"},"sessionId":sid}))
         .await;
@@ -556,6 +547,34 @@ async fn plain_rtp_avp_offer_gets_a_clear_error_not_a_hang() {
         )
         .await;
     assert_eq!(e["data"]["type"], "SDP_END_POINT_NO_LOCAL_SDP_ERROR", "{e}");
+    // A SIP-style offer: KMS has no WebRtcEndpoint handler for RTP/AVP and answers each m-line
+    // with its reject handler (port 0, the offer's protocol and formats, a=inactive) instead of
+    // failing (kms-core kmssdpagent.c create_media_answer).
+    let offer = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+                 m=audio 5004 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\nm=video 5006 RTP/AVP 96\r\na=rtpmap:96 VP8/90000\r\n";
+    let answer = c
+        .ok("invoke", json!({"object":ep,"operation":"processOffer","operationParams":{"offer":offer},"sessionId":sid}))
+        .await["value"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mlines: Vec<&str> = answer.lines().filter(|l| l.starts_with("m=")).collect();
+    assert_eq!(
+        mlines,
+        ["m=audio 0 RTP/AVP 0", "m=video 0 RTP/AVP 96"],
+        "{answer}"
+    );
+    assert_eq!(answer.matches("a=inactive").count(), 2, "{answer}");
+    assert!(answer.contains("s=Kurento Media Server\r\n"), "{answer}");
+    assert!(!answer.contains("a=ice-ufrag"), "{answer}");
+    assert!(!answer.contains("a=fingerprint"), "{answer}");
+    let local = c
+        .ok(
+            "invoke",
+            json!({"object":ep,"operation":"getLocalSessionDescriptor","sessionId":sid}),
+        )
+        .await;
+    assert_eq!(local["value"].as_str(), Some(answer.as_str()));
     // The endpoint still works afterwards.
     let st = c
         .ok(

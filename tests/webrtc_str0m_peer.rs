@@ -390,3 +390,44 @@ async fn ice_tcp_passive_carries_media() {
     assert!(local.contains("tcptype passive"), "{local}");
     handle.close();
 }
+
+/// A WebRTC offer with an extra plain-RTP m-line: KMS rejects just that line (its WebRtcEndpoint
+/// has no RTP/AVP handler) and negotiates the rest; str0m alone would refuse the whole offer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plain_rtp_line_in_a_webrtc_offer_is_rejected_and_the_rest_connects() {
+    init_log();
+    let mut ep = Loopback::spawn(lo_config(), true);
+    let handle = ep.handle.clone();
+    let mut peer = Peer::new().await;
+    handle
+        .add_ice_candidate(peer.host_candidate())
+        .await
+        .unwrap();
+    let offer = strip_candidates(&peer.create_offer());
+    let extra = "m=audio 5004 RTP/AVP 0\r\nc=IN IP4 127.0.0.1\r\na=rtpmap:0 PCMU/8000\r\n";
+    let mixed = format!("{offer}{extra}");
+    let answer = handle.process_offer(mixed.clone()).await.unwrap();
+    let count = |s: &str| s.lines().filter(|l| l.starts_with("m=")).count();
+    assert_eq!(count(&answer), count(&mixed), "{answer}");
+    let (ours, rejected) = answer
+        .rsplit_once("m=audio 0 RTP/AVP 0\r\n")
+        .unwrap_or_else(|| panic!("plain RTP line not rejected: {answer}"));
+    assert!(rejected.contains("a=inactive"), "{answer}");
+    assert!(ours.contains("a=fingerprint:sha-256"), "{answer}");
+    handle.gather_candidates().await.unwrap();
+    run_until(
+        &mut peer,
+        &mut ep,
+        Duration::from_secs(5),
+        "IceGatheringDone",
+        |_, ep| ep.count(|e| *e == WebRtcEvent::IceGatheringDone) == 1,
+    )
+    .await;
+    for c in &ep.candidates() {
+        peer.add_remote(c);
+    }
+    // The str0m peer offered without the extra line, so it gets the answer without it too.
+    peer.accept_answer(&strip_candidates(ours));
+    until_connected(&mut peer, &mut ep, "connected despite the rejected line").await;
+    ep.handle.close();
+}

@@ -721,11 +721,16 @@ impl Actor {
 
     fn process_offer(&mut self, sdp: String) -> Result<String, WebRtcError> {
         let restricted = restrict_offer(&sdp, self.cfg.recvonly, self.cfg.sendonly);
-        let (restricted, removed) = if self.cfg.use_data_channels {
-            (restricted, Vec::new())
-        } else {
-            datachannel::strip_application(&restricted)
-        };
+        let (restricted, removed) =
+            datachannel::strip_unanswerable(&restricted, self.cfg.use_data_channels);
+        if !removed.is_empty() && !restricted.lines().any(|l| l.starts_with("m=")) {
+            // str0m refuses an offer without media; KMS answers it with every m-line rejected.
+            let text = datachannel::all_rejected_answer(&removed, rand::random::<u64>() >> 2);
+            self.pending_offer = None;
+            self.local_sdp = Some(text.clone());
+            self.remote_sdp = Some(sdp);
+            return Ok(text);
+        }
         let offer =
             SdpOffer::from_sdp_string(&restricted).map_err(|e| WebRtcError::Sdp(e.to_string()))?;
         let res = self.rtc.sdp_api().accept_offer(offer);

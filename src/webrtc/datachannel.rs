@@ -191,15 +191,41 @@ pub(super) struct Removed {
     mid: Option<String>,
 }
 
-/// Takes the `m=application` sections out of an offer (and their mids out of BUNDLE), so str0m,
-/// which accepts any data channel section, never starts SCTP for an endpoint without
-/// `useDataChannels`.
-pub(super) fn strip_application(sdp: &str) -> (String, Vec<Removed>) {
+/// A media protocol KMS's WebRtcEndpoint has a handler for: `(UDP/TLS/)?RTP/SAVP(F)?` and
+/// `(UDP/)?DTLS/SCTP` (kms-core kmssdprtpsavpfmediahandler.c and kmssdpsctpmediahandler.c,
+/// `manage_protocol`). Any other m-line (RTP/AVP from a SIP phone, say) KMS answers rejected.
+fn webrtc_protocol(section: &str) -> bool {
+    let proto = section.split_whitespace().nth(2).unwrap_or_default();
+    let rtp = proto.strip_prefix("UDP/TLS/").unwrap_or(proto);
+    let sctp = proto.strip_prefix("UDP/").unwrap_or(proto);
+    rtp == "RTP/SAVPF" || rtp == "RTP/SAVP" || sctp == "DTLS/SCTP"
+}
+
+/// Takes out of an offer what str0m must not see: sections with a protocol no WebRtcEndpoint
+/// handles (str0m refuses the whole offer for them, KMS rejects just that m-line) and, without
+/// `useDataChannels`, the `m=application` sections.
+pub(super) fn strip_unanswerable(sdp: &str, keep_application: bool) -> (String, Vec<Removed>) {
+    strip_sections(sdp, |s| {
+        !webrtc_protocol(s) || (!keep_application && s.starts_with("m=application"))
+    })
+}
+
+/// The offer had no m-line left for str0m: the answer KMS gives then (kmssdpagent.c
+/// `kms_sdp_agent_generate_answer`: session name "Kurento Media Server", every m-line answered by
+/// the reject handler), without touching the peer connection.
+pub(super) fn all_rejected_answer(removed: &[Removed], session_id: u64) -> String {
+    let session = format!(
+        "v=0\r\no=- {session_id} {session_id} IN IP4 0.0.0.0\r\ns=Kurento Media Server\r\nt=0 0\r\n"
+    );
+    insert_rejected(&session, removed)
+}
+
+fn strip_sections(sdp: &str, strip: impl Fn(&str) -> bool) -> (String, Vec<Removed>) {
     let (session, media) = sections(sdp);
     let mut removed = Vec::new();
     let mut kept = Vec::new();
     for (index, s) in media.into_iter().enumerate() {
-        if s.starts_with("m=application") {
+        if strip(&s) {
             let mline = s.lines().next().unwrap_or_default().trim_end().to_string();
             removed.push(Removed {
                 index,
@@ -252,7 +278,9 @@ pub(super) fn insert_rejected(answer: &str, removed: &[Removed]) -> String {
         let kind = parts.next().unwrap_or("m=application");
         let _port = parts.next();
         let rest = parts.next().unwrap_or("UDP/DTLS/SCTP webrtc-datachannel");
-        let mut s = format!("{kind} 0 {rest}\r\nc=IN IP4 0.0.0.0\r\n");
+        // a=inactive: KMS's reject handler (kmssdpagent.c `create_reject_handler`) answers every
+        // rejected m-line with that direction.
+        let mut s = format!("{kind} 0 {rest}\r\nc=IN IP4 0.0.0.0\r\na=inactive\r\n");
         if let Some(mid) = &r.mid {
             s.push_str(&format!("a=mid:{mid}\r\n"));
         }
@@ -305,7 +333,7 @@ mod tests {
 
     #[test]
     fn application_section_is_stripped_and_answered_rejected() {
-        let (stripped, removed) = strip_application(OFFER);
+        let (stripped, removed) = strip_unanswerable(OFFER, false);
         assert!(!stripped.contains("m=application"), "{stripped}");
         assert!(!stripped.contains("sctp-port"), "{stripped}");
         assert!(stripped.contains("a=group:BUNDLE 1 2\r\n"), "{stripped}");
@@ -329,8 +357,8 @@ mod tests {
 
     #[test]
     fn offer_without_application_is_untouched() {
-        let o = "v=0\r\na=group:BUNDLE 0\r\nm=audio 9 x 111\r\na=mid:0\r\n";
-        let (s, r) = strip_application(o);
+        let o = "v=0\r\na=group:BUNDLE 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:0\r\n";
+        let (s, r) = strip_unanswerable(o, false);
         assert_eq!(s, o);
         assert!(r.is_empty());
         assert_eq!(insert_rejected(o, &r), o);
@@ -371,5 +399,43 @@ mod tests {
         drop(big);
         drop(held);
         assert!(ch.admit(&more));
+    }
+
+    #[test]
+    fn plain_rtp_sections_are_stripped_and_answered_rejected_like_kms() {
+        let o = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0 1\r\n\
+            m=audio 5004 RTP/AVP 0 8\r\na=mid:0\r\n\
+            m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:1\r\n\
+            m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\na=mid:2\r\n";
+        let (s, r) = strip_unanswerable(o, true);
+        assert!(!s.contains("RTP/AVP "), "{s}");
+        assert!(s.contains("a=group:BUNDLE 1\r\n"), "{s}");
+        assert!(s.contains("m=application 9"), "{s}");
+        let answer = "v=0\r\ns=-\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:1\r\n";
+        let full = insert_rejected(answer, &r);
+        assert!(
+            full.contains(
+                "m=audio 0 RTP/AVP 0 8\r\nc=IN IP4 0.0.0.0\r\na=inactive\r\na=mid:0\r\nm=video 9"
+            ),
+            "{full}"
+        );
+        for p in ["RTP/SAVPF", "RTP/SAVP", "UDP/TLS/RTP/SAVP", "DTLS/SCTP"] {
+            let one = format!("v=0\r\nm=audio 9 {p} 0\r\n");
+            assert!(strip_unanswerable(&one, true).1.is_empty(), "{p}");
+        }
+    }
+
+    #[test]
+    fn offer_with_only_plain_rtp_gets_every_line_rejected() {
+        let o = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+            m=audio 5004 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\nm=video 5006 RTP/AVPF 96\r\n";
+        let (s, r) = strip_unanswerable(o, false);
+        assert!(!s.contains("m="), "{s}");
+        assert_eq!(
+            all_rejected_answer(&r, 7),
+            "v=0\r\no=- 7 7 IN IP4 0.0.0.0\r\ns=Kurento Media Server\r\nt=0 0\r\n\
+             m=audio 0 RTP/AVP 0\r\nc=IN IP4 0.0.0.0\r\na=inactive\r\n\
+             m=video 0 RTP/AVPF 96\r\nc=IN IP4 0.0.0.0\r\na=inactive\r\n"
+        );
     }
 }

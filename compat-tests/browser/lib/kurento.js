@@ -8,9 +8,19 @@
 // marker as compat-tests/lib/clients.js is used, so whichever file loads first installs the hook.
 
 const Module = require('node:module');
+const fs = require('node:fs');
 const path = require('node:path');
 
-const NODE_MODULES = path.resolve(__dirname, '..', '..', 'node_modules');
+// Real path: required files report their real filename, and node_modules may be a symlink to a
+// shared install (a worktree reusing another checkout's modules).
+const NODE_MODULES = (() => {
+  const p = path.resolve(__dirname, '..', '..', 'node_modules');
+  try {
+    return fs.realpathSync(p);
+  } catch {
+    return p;
+  }
+})();
 const V7_TREE = path.join(NODE_MODULES, 'kurento-client-7') + path.sep;
 
 if (!Module._resolveFilename.kurentoAliasHook) {
