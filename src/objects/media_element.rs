@@ -214,7 +214,13 @@ fn invoke(
             let class = reg.require(id)?.class.name.clone();
             match super::class::hierarchy(&class).find_map(|b| b.stats) {
                 Some(stats) => stats(reg, id, media_type(p, "mediaType")),
-                None => Outcome::value(Value::Object(Map::new())),
+                None => {
+                    let mut out = Map::new();
+                    if super::media_pipeline::latency_stats(reg, id) {
+                        super::stats::element_entry(&mut out, id.as_str(), None);
+                    }
+                    Outcome::value(Value::Object(out))
+                }
             }
         }
         "setOutputBitrate" => {

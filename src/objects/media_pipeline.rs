@@ -41,6 +41,16 @@ pub(super) const CLASS: ClassBehaviour = ClassBehaviour {
     ..ClassBehaviour::EMPTY
 };
 
+/// MediaPipeline `latencyStats` (default false, as KMS) of the pipeline holding `element`.
+pub(crate) fn latency_stats(reg: &Registry, element: &ObjectId) -> bool {
+    reg.get(element)
+        .and_then(|o| o.pipeline.as_ref())
+        .and_then(|p| reg.get(p))
+        .and_then(|p| p.props.get("latencyStats"))
+        .and_then(Value::as_bool)
+        .unwrap_or(false)
+}
+
 fn invoke(
     reg: &mut Registry,
     id: &ObjectId,

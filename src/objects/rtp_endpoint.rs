@@ -128,12 +128,13 @@ fn stats(reg: &Registry, id: &ObjectId, ty: Option<MediaType>) -> Result<Outcome
         Some(k) => vec![k],
         None => vec![MediaKind::Audio, MediaKind::Video],
     };
+    let element = super::media_pipeline::latency_stats(reg, id).then(|| id.to_string());
     Ok(Outcome::Pending(Box::pin(async move {
         let s = h
             .stats()
             .await
             .map_err(|e| RpcError::new(ErrorKind::UnexpectedError, e.to_string()))?;
-        Ok(super::stats::rtp_to_kurento(&s, &kinds))
+        Ok(super::stats::rtp_to_kurento(&s, &kinds, element.as_deref()))
     })))
 }
 

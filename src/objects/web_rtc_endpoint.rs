@@ -301,7 +301,8 @@ fn property_changed(reg: &mut Registry, id: &ObjectId, prop: &str, v: &Value) {
     }
 }
 
-/// getStats: inbound and outbound RTP figures of a WebRtcEndpoint; other elements report none.
+/// getStats: inbound and outbound RTP figures of a WebRtcEndpoint, plus its EndpointStats entry when
+/// the pipeline measures latency.
 fn stats(reg: &Registry, id: &ObjectId, ty: Option<MediaType>) -> Result<Outcome, RpcError> {
     let w = state_of(reg, id)?;
     let h = w.handle.clone();
@@ -309,12 +310,17 @@ fn stats(reg: &Registry, id: &ObjectId, ty: Option<MediaType>) -> Result<Outcome
         Some(k) => vec![k],
         None => vec![MediaKind::Audio, MediaKind::Video],
     };
+    let element = super::media_pipeline::latency_stats(reg, id).then(|| id.to_string());
     Ok(Outcome::Pending(Box::pin(async move {
         let s = h
             .stats()
             .await
             .map_err(|e| RpcError::new(ErrorKind::UnexpectedError, e.to_string()))?;
-        Ok(crate::objects::stats::to_kurento(&s, &kinds))
+        Ok(crate::objects::stats::to_kurento(
+            &s,
+            &kinds,
+            element.as_deref(),
+        ))
     })))
 }
 
