@@ -463,7 +463,10 @@ async fn stats_report_real_ssrcs_counters_and_feedback() {
     assert!(v.pli_received >= 1, "{v:?}");
     assert!(v.pli_sent >= 1, "{v:?}");
     assert!(v.nack_received >= 1, "{v:?}");
-    assert!(v.rtt_ms.is_some_and(|r| (0.0..1000.0).contains(&r)), "{v:?}");
+    assert!(
+        v.rtt_ms.is_some_and(|r| (0.0..1000.0).contains(&r)),
+        "{v:?}"
+    );
     // Looped back by the test's graph: arrival at the endpoint to departure from it.
     assert!(v.e2e_latency_ns.is_some_and(|ns| ns > 0.0), "{v:?}");
 }
