@@ -84,6 +84,9 @@ for (const pkg of kurento.CLIENTS) {
       assert.equal(e2e[0].name, 'sink_video_default');
       assert.equal(e2e[0].type, 'VIDEO');
       assert.ok(e2e[0].avg > 0);
+      // The loopback endpoint is its own sink: the pipeline hands it its own video back.
+      assert.ok(endpoint.inputVideoLatency > 0, `inputVideoLatency: ${JSON.stringify(endpoint)}`);
+      assert.deepEqual(endpoint.inputLatency.map((l) => [l.name, l.type]), [['sink_video_default', 'VIDEO']]);
       // Nanoseconds: a loopback on one machine stays well under a second.
       assert.ok(endpoint.videoE2ELatency < 1e9, `videoE2ELatency in ns: ${endpoint.videoE2ELatency}`);
       assert.ok(server.alive(), 'media server died');

@@ -20,6 +20,6 @@ pub mod stats;
 pub use bitrate::BitrateLimits;
 pub use element::{ElementId, ElementPort, FromElement, GraphInbox};
 pub use packet::{CodecId, DataMessage, MediaExtensions, MediaKind, MediaType, RtpPacket};
-pub use pipeline::{GraphEvent, PipelineMedia};
+pub use pipeline::{GraphEvent, InputLatency, PipelineMedia};
 pub use router::{FlowDirection, Route};
 pub use stats::{LatencyAvg, RtpStreamStats};

@@ -35,6 +35,14 @@ fn dir_index(d: FlowDirection) -> usize {
 }
 
 impl ElementMedia {
+    /// What the pipeline measured for this element (latencyStats).
+    pub fn input_latency(
+        &self,
+    ) -> impl std::future::Future<Output = crate::media::InputLatency> + Send + 'static {
+        let (pipeline, id) = (self.pipeline.clone(), self.id);
+        async move { pipeline.input_latency(id).await }
+    }
+
     /// Adds the element to its pipeline's graph.
     pub fn attach(id: ElementId, pipeline: &PipelineMedia, port: Arc<dyn ElementPort>) -> Self {
         pipeline.attach(id, port.clone());
@@ -215,11 +223,20 @@ fn invoke(
             match super::class::hierarchy(&class).find_map(|b| b.stats) {
                 Some(stats) => stats(reg, id, media_type(p, "mediaType")),
                 None => {
-                    let mut out = Map::new();
-                    if super::media_pipeline::latency_stats(reg, id) {
-                        super::stats::element_entry(&mut out, id.as_str(), None);
-                    }
-                    Outcome::value(Value::Object(out))
+                    let input = super::media_pipeline::latency_stats(reg, id)
+                        .then(|| reg.get(id).and_then(|o| o.element.as_ref()))
+                        .flatten()
+                        .map(ElementMedia::input_latency);
+                    let Some(input) = input else {
+                        return Outcome::value(Value::Object(Map::new()));
+                    };
+                    let kinds = super::stats::kinds_of(media_type(p, "mediaType"));
+                    let element = id.to_string();
+                    Ok(Outcome::Pending(Box::pin(async move {
+                        let mut out = Map::new();
+                        super::stats::element_entry(&mut out, &element, input.await, &kinds, None);
+                        Ok(Value::Object(out))
+                    })))
                 }
             }
         }

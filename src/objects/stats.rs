@@ -4,7 +4,7 @@
 //! Units follow KMS: jitter and roundTripTime in seconds, fractionLost on RTCP's 0..255 scale,
 //! latencies in nanoseconds.
 
-use crate::media::{MediaKind, RtpStreamStats};
+use crate::media::{InputLatency, MediaKind, RtpStreamStats};
 use crate::webrtc::WebRtcStats;
 use kurento_protocol::model::marshal::complex;
 use serde_json::{json, Map, Value};
@@ -116,22 +116,66 @@ fn latency_stat(name: &str, kind: MediaKind, avg_ns: f64) -> Value {
     )
 }
 
-/// The element's own entry when the pipeline's `latencyStats` is on (KMS adds none otherwise):
-/// `ElementStats` ("element") for elements, `EndpointStats` ("endpoint") with the end-to-end
-/// latency of each stream the endpoint sends, keyed by the element's id.
-///
-/// Input latencies stay empty: we do not measure the time to an element's input separately.
+/// The `mediaType` selector of getStats: one kind, or both.
+pub(crate) fn kinds_of(ty: Option<crate::objects::graph::MediaType>) -> Vec<MediaKind> {
+    match ty.and_then(crate::objects::graph::MediaType::rtp_kind) {
+        Some(k) => vec![k],
+        None => vec![MediaKind::Audio, MediaKind::Video],
+    }
+}
+
+/// With the pipeline's `latencyStats` on: the element's id, and its input latencies to come.
+pub(crate) fn element_latency(
+    reg: &crate::objects::Registry,
+    id: &kurento_protocol::ObjectId,
+) -> Option<(
+    String,
+    impl std::future::Future<Output = InputLatency> + Send + 'static,
+)> {
+    if !crate::objects::media_pipeline::latency_stats(reg, id) {
+        return None;
+    }
+    let input = reg.get(id)?.element.as_ref()?.input_latency();
+    Some((id.to_string(), input))
+}
+
+fn stream_name(kind: MediaKind) -> String {
+    // KMS names each stream after the sink pad it measured on.
+    format!("sink_{}_default", kind_name(kind))
+}
+
+/// The element's own entry when the pipeline's `latencyStats` is on (KMS adds none otherwise),
+/// keyed by the element's id: `ElementStats` ("element") with the input latency of each stream,
+/// or for endpoints `EndpointStats` ("endpoint") that adds the end-to-end latency of each stream
+/// the endpoint sends. Latencies are in nanoseconds; the deprecated per-kind doubles that KMS 6
+/// clients read are 0 when that kind has no measurement.
 pub(crate) fn element_entry(
     out: &mut Map<String, Value>,
     element_id: &str,
+    input: InputLatency,
+    kinds: &[MediaKind],
     e2e: Option<&[(MediaKind, Option<f64>)]>,
 ) {
     let now = now_ms();
     let ty = if e2e.is_some() { "endpoint" } else { "element" };
     let mut m = stats_common(element_id, ty, now);
-    m.insert("inputAudioLatency".into(), 0.0.into());
-    m.insert("inputVideoLatency".into(), 0.0.into());
-    m.insert("inputLatency".into(), Value::Array(Vec::new()));
+    let mut list = Vec::new();
+    let (mut audio, mut video) = (0.0, 0.0);
+    for &kind in kinds {
+        let avg = match kind {
+            MediaKind::Audio => input[0],
+            MediaKind::Video => input[1],
+        };
+        let Some(avg) = avg else { continue };
+        list.push(latency_stat(&stream_name(kind), kind, avg));
+        match kind {
+            MediaKind::Audio => audio = avg,
+            MediaKind::Video => video = avg,
+        }
+    }
+    m.insert("inputAudioLatency".into(), audio.into());
+    m.insert("inputVideoLatency".into(), video.into());
+    m.insert("inputLatency".into(), Value::Array(list));
     let Some(e2e) = e2e else {
         out.insert(element_id.into(), complex("ElementStats", m));
         return;
@@ -140,12 +184,7 @@ pub(crate) fn element_entry(
     let (mut audio, mut video) = (0.0, 0.0);
     for &(kind, avg) in e2e {
         let Some(avg) = avg else { continue };
-        // KMS names the stream after the sink pad it measured on.
-        list.push(latency_stat(
-            &format!("sink_{}_default", kind_name(kind)),
-            kind,
-            avg,
-        ));
+        list.push(latency_stat(&stream_name(kind), kind, avg));
         match kind {
             MediaKind::Audio => audio = avg,
             MediaKind::Video => video = avg,
@@ -161,7 +200,7 @@ fn endpoint_map(
     audio: &RtpStreamStats,
     video: &RtpStreamStats,
     kinds: &[MediaKind],
-    element: Option<&str>,
+    element: Option<(&str, InputLatency)>,
 ) -> Map<String, Value> {
     let now = now_ms();
     let mut out = Map::new();
@@ -174,7 +213,7 @@ fn endpoint_map(
             rtp_entries(&mut out, k, kind, now);
         }
     }
-    if let Some(id) = element {
+    if let Some((id, input)) = element {
         let e2e: Vec<(MediaKind, Option<f64>)> = kinds
             .iter()
             .map(|&kind| {
@@ -185,13 +224,17 @@ fn endpoint_map(
                 (kind, k.e2e_latency_ns)
             })
             .collect();
-        element_entry(&mut out, id, Some(&e2e));
+        element_entry(&mut out, id, input, kinds, Some(&e2e));
     }
     out
 }
 
 /// getStats of a WebRtcEndpoint. `element` is the endpoint's id when latency stats are on.
-pub(crate) fn to_kurento(s: &WebRtcStats, kinds: &[MediaKind], element: Option<&str>) -> Value {
+pub(crate) fn to_kurento(
+    s: &WebRtcStats,
+    kinds: &[MediaKind],
+    element: Option<(&str, InputLatency)>,
+) -> Value {
     let now = now_ms();
     let mut out = endpoint_map(&s.audio, &s.video, kinds, element);
     if let Some((local, remote)) = &s.selected_pair {
@@ -233,7 +276,7 @@ pub(crate) fn to_kurento(s: &WebRtcStats, kinds: &[MediaKind], element: Option<&
 pub(crate) fn rtp_to_kurento(
     s: &crate::rtp::RtpStats,
     kinds: &[MediaKind],
-    element: Option<&str>,
+    element: Option<(&str, InputLatency)>,
 ) -> Value {
     Value::Object(endpoint_map(&s.audio, &s.video, kinds, element))
 }
@@ -291,7 +334,7 @@ mod tests {
                 connected: true,
             },
             &[MediaKind::Audio, MediaKind::Video],
-            Some("pipe/ep"),
+            Some(("pipe/ep", [None, Some(2_000.0)])),
         );
         let e = &v["pipe/ep"];
         assert_eq!(e["type"], "endpoint");
@@ -303,5 +346,10 @@ mod tests {
         assert_eq!(list[0]["name"], "sink_video_default");
         assert_eq!(list[0]["type"], "VIDEO");
         assert_eq!(list[0]["avg"], 150_000.0);
+        assert_eq!(e["inputVideoLatency"], 2_000.0);
+        assert_eq!(e["inputAudioLatency"], 0.0);
+        let input = e["inputLatency"].as_array().cloned().unwrap_or_default();
+        assert_eq!(input.len(), 1, "{e}");
+        assert_eq!(input[0]["type"], "VIDEO");
     }
 }
