@@ -223,18 +223,24 @@ fn invoke(
             match super::class::hierarchy(&class).find_map(|b| b.stats) {
                 Some(stats) => stats(reg, id, media_type(p, "mediaType")),
                 None => {
-                    let input = super::media_pipeline::latency_stats(reg, id)
-                        .then(|| reg.get(id).and_then(|o| o.element.as_ref()))
-                        .flatten()
-                        .map(ElementMedia::input_latency);
-                    let Some(input) = input else {
+                    if !super::media_pipeline::latency_stats(reg, id) {
                         return Outcome::value(Value::Object(Map::new()));
-                    };
+                    }
+                    // Elements the router forwards through (no media side of their own) have
+                    // no input of their own to measure: their entry carries no latencies.
+                    let input = reg
+                        .get(id)
+                        .and_then(|o| o.element.as_ref())
+                        .map(ElementMedia::input_latency);
                     let kinds = super::stats::kinds_of(media_type(p, "mediaType"));
                     let element = id.to_string();
                     Ok(Outcome::Pending(Box::pin(async move {
                         let mut out = Map::new();
-                        super::stats::element_entry(&mut out, &element, input.await, &kinds, None);
+                        let input = match input {
+                            Some(f) => f.await,
+                            None => [None, None],
+                        };
+                        super::stats::element_entry(&mut out, &element, input, &kinds, None);
                         Ok(Value::Object(out))
                     })))
                 }
