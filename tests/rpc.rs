@@ -751,3 +751,54 @@ async fn requests_past_the_in_flight_limit_are_refused_and_the_connection_lives_
     let r = c.call("create", json!({"type":"MediaPipeline"})).await;
     assert!(r.get("result").is_some(), "{r}");
 }
+
+/// KMS adds an element's own stats entry only while the pipeline's latencyStats is on: an
+/// ElementStats ("element") for plain elements, an EndpointStats ("endpoint") for endpoints.
+#[tokio::test]
+async fn get_stats_element_entries_follow_latency_stats() {
+    let mut o = kurento_media_server::setup::default_options();
+    o.port = Some(0);
+    o.address = Some("127.0.0.1".parse().unwrap());
+    o.webrtc.network_interfaces = Some(vec!["lo".into()]);
+    let s = start(o).await.unwrap();
+    let mut c = Client::new(s.ws_addr.unwrap()).await;
+    let p = c.ok("create", json!({"type":"MediaPipeline"})).await;
+    let sid = p["sessionId"].clone();
+    let pipe = p["value"].clone();
+    let pt = c
+        .ok("create", json!({"type":"PassThrough","constructorParams":{"mediaPipeline":pipe},"sessionId":sid}))
+        .await["value"]
+        .clone();
+    let ep = c
+        .ok("create", json!({"type":"WebRtcEndpoint","constructorParams":{"mediaPipeline":pipe},"sessionId":sid}))
+        .await["value"]
+        .clone();
+    async fn stats(c: &mut Client, obj: &Value, sid: &Value) -> Value {
+        let req = json!({"object":obj,"operation":"getStats","sessionId":sid});
+        c.ok("invoke", req).await["value"].clone()
+    }
+    assert_eq!(stats(&mut c, &pt, &sid).await, json!({}));
+    assert!(stats(&mut c, &ep, &sid)
+        .await
+        .as_object()
+        .is_some_and(|m| !m.values().any(|v| v["type"] == "endpoint")));
+    let on = c
+        .ok(
+            "invoke",
+            json!({"object":pipe,"operation":"getLatencyStats","sessionId":sid}),
+        )
+        .await;
+    assert_eq!(on["value"], false);
+    c.ok("invoke", json!({"object":pipe,"operation":"setLatencyStats","operationParams":{"latencyStats":true},"sessionId":sid})).await;
+    let st = stats(&mut c, &pt, &sid).await;
+    let e = &st[pt.as_str().unwrap_or_default()];
+    assert_eq!(e["__type__"], "ElementStats", "{st}");
+    assert_eq!(e["type"], "element");
+    assert_eq!(e["inputLatency"], json!([]));
+    let st = stats(&mut c, &ep, &sid).await;
+    let e = &st[ep.as_str().unwrap_or_default()];
+    assert_eq!(e["__type__"], "EndpointStats", "{st}");
+    assert_eq!(e["type"], "endpoint");
+    assert_eq!(e["E2ELatency"], json!([]));
+    assert_eq!(e["videoE2ELatency"], 0.0);
+}

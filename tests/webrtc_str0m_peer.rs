@@ -431,3 +431,83 @@ async fn plain_rtp_line_in_a_webrtc_offer_is_rejected_and_the_rest_connects() {
     until_connected(&mut peer, &mut ep, "connected despite the rejected line").await;
     ep.handle.close();
 }
+
+/// getStats' figures come from the session itself: the SSRCs on the wire both ways, live
+/// counters, feedback counts that move when feedback flows, and the server transit time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stats_report_real_ssrcs_counters_and_feedback() {
+    use std::time::Instant;
+    init_log();
+    let (mut peer, mut ep) = connected_pair().await;
+    let handle = ep.handle.clone();
+    let video_mid = peer.video_mid.unwrap();
+    let peer_tx_ssrc = {
+        let mut api = peer.rtc.direct_api();
+        *api.stream_tx_by_mid(video_mid, None).unwrap().ssrc()
+    };
+    let vp8 = *peer.pt_for(str0m::format::Codec::Vp8);
+    // Losses on the way back make the peer NACK what we send.
+    peer.drop_rtp = Some((vp8, 4));
+
+    let before = handle.stats().await.unwrap();
+    assert_eq!(before.video.pli_received, 0);
+    assert_eq!(before.video.nack_received, 0);
+
+    let mut i = 0;
+    let mut next_send = Instant::now();
+    let mut asked = false;
+    let end = Instant::now() + Duration::from_secs(15);
+    let mut last = None;
+    while Instant::now() < end {
+        let now = Instant::now();
+        if now >= next_send {
+            peer.send(MediaKind::Video, &vp8_payload(i, i % 50 == 0), true);
+            peer.send(MediaKind::Audio, &opus_payload(i), false);
+            i += 1;
+            next_send += Duration::from_millis(20);
+        }
+        if i == 20 && !asked {
+            asked = true;
+            peer.request_keyframe(MediaKind::Video);
+            handle.request_keyframe(MediaKind::Video);
+        }
+        peer.step(Duration::from_millis(5)).await;
+        ep.poll();
+        if i % 10 == 0 && asked {
+            let s = handle.stats().await.unwrap();
+            let done = s.video.pli_received >= 1
+                && s.video.pli_sent >= 1
+                && s.video.nack_received >= 1
+                && s.video.rtt_ms.is_some();
+            last = Some(s);
+            if done {
+                break;
+            }
+        }
+    }
+    let s = last.expect("stats were read");
+    let v = &s.video;
+    assert!(v.negotiated && s.audio.negotiated);
+    assert_eq!(v.ssrc_in, Some(peer_tx_ssrc), "{v:?}");
+    let peer_rx_ssrc = {
+        let mut api = peer.rtc.direct_api();
+        api.stream_rx_by_mid(video_mid, None).map(|r| *r.ssrc())
+    };
+    assert_eq!(v.ssrc_out, peer_rx_ssrc, "{v:?}");
+    assert_ne!(v.ssrc_out, v.ssrc_in);
+    assert!(v.packets_received > 0 && v.bytes_received > 0, "{v:?}");
+    assert!(v.packets_sent > 0 && v.bytes_sent > 0, "{v:?}");
+    assert_eq!(v.clock_rate_in, 90_000);
+    assert!(s.audio.ssrc_in.is_some() && s.audio.ssrc_out.is_some());
+    assert_ne!(s.audio.ssrc_in, v.ssrc_in);
+    // The peer's PLI on what we send, our PLI on what it sends, its NACKs for the dropped ones.
+    assert!(v.pli_received >= 1, "{v:?}");
+    assert!(v.pli_sent >= 1, "{v:?}");
+    assert!(v.nack_received >= 1, "{v:?}");
+    assert!(
+        v.rtt_ms.is_some_and(|r| (0.0..1000.0).contains(&r)),
+        "{v:?}"
+    );
+    // Looped back by the test's graph: arrival at the endpoint to departure from it.
+    assert!(v.e2e_latency_ns.is_some_and(|ns| ns > 0.0), "{v:?}");
+}

@@ -15,9 +15,11 @@ pub mod keyframe;
 pub mod packet;
 pub mod pipeline;
 pub mod router;
+pub mod stats;
 
 pub use bitrate::BitrateLimits;
 pub use element::{ElementId, ElementPort, FromElement, GraphInbox, PadId};
 pub use packet::{CodecId, DataMessage, MediaExtensions, MediaKind, MediaType, RtpPacket};
-pub use pipeline::{GraphEvent, PipelineMedia};
+pub use pipeline::{GraphEvent, InputLatency, PipelineMedia};
 pub use router::{FlowDirection, Route};
+pub use stats::{LatencyAvg, RtpStreamStats};

@@ -3,12 +3,13 @@
 
 use super::bitrate::BitrateLimits;
 use super::element::{ElementId, ElementPort, FromElement, GraphInbox, GRAPH_QUEUE};
-use super::packet::MediaType;
+use super::packet::{MediaKind, MediaType};
 use super::router::{FlowDirection, Input, Output, Route, Router};
+use super::stats::LatencyAvg;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, Instrument};
 
 /// What the graph tells the control plane.
@@ -27,6 +28,19 @@ enum Control {
     Detach(ElementId),
     SetRoutes(Vec<Route>),
     SetBitrateLimits(ElementId, BitrateLimits),
+    SetLatencyStats(bool),
+    InputLatency(ElementId, oneshot::Sender<InputLatency>),
+}
+
+/// Average time (ns) from a packet's arrival at the server to its hand-over to an element,
+/// (audio, video); None when no packet of that kind reached the element while measuring.
+pub type InputLatency = [Option<f64>; 2];
+
+fn kind_index(k: MediaKind) -> usize {
+    match k {
+        MediaKind::Audio => 0,
+        MediaKind::Video => 1,
+    }
 }
 
 /// The control plane's handle on a pipeline's router.
@@ -73,6 +87,20 @@ impl PipelineMedia {
     pub fn set_bitrate_limits(&self, id: ElementId, limits: BitrateLimits) {
         let _ = self.ctl.send(Control::SetBitrateLimits(id, limits));
     }
+
+    /// MediaPipeline `latencyStats`: measures input latencies from now on (off forgets them).
+    pub fn set_latency_stats(&self, on: bool) {
+        let _ = self.ctl.send(Control::SetLatencyStats(on));
+    }
+
+    /// The element's input latencies; all None when not measuring or the router is gone.
+    pub async fn input_latency(&self, id: ElementId) -> InputLatency {
+        let (tx, rx) = oneshot::channel();
+        if self.ctl.send(Control::InputLatency(id, tx)).is_err() {
+            return [None, None];
+        }
+        rx.await.unwrap_or([None, None])
+    }
 }
 
 async fn run(
@@ -82,10 +110,18 @@ async fn run(
 ) {
     let mut router = Router::new(Instant::now());
     let mut ports: HashMap<ElementId, Arc<dyn ElementPort>> = HashMap::new();
+    // Only while latencyStats is on (as KMS): otherwise the media path pays nothing for it.
+    let mut latency: Option<HashMap<ElementId, [LatencyAvg; 2]>> = None;
     loop {
         while let Some(o) = router.poll_output() {
             match o {
                 Output::Rtp { pkt, sinks } => {
+                    if let Some(l) = latency.as_mut() {
+                        let now = Instant::now();
+                        for s in sinks.iter() {
+                            l.entry(*s).or_default()[kind_index(pkt.kind)].record(pkt.arrival, now);
+                        }
+                    }
                     if let Some((last, rest)) = sinks.split_last() {
                         for s in rest {
                             if let Some(p) = ports.get(s) {
@@ -143,13 +179,30 @@ async fn run(
                         ports.insert(id, port);
                         router.handle_input(now, Input::Attach(id));
                     }
-                    Some(Control::Detach(id)) => router.handle_input(now, Input::Detach(id)),
+                    Some(Control::Detach(id)) => {
+                        if let Some(l) = latency.as_mut() {
+                            l.remove(&id);
+                        }
+                        router.handle_input(now, Input::Detach(id));
+                    }
                     Some(Control::SetRoutes(r)) => {
                         debug!(routes = r.len(), "routes replaced");
                         router.handle_input(now, Input::SetRoutes(r));
                     }
                     Some(Control::SetBitrateLimits(id, l)) => {
                         router.handle_input(now, Input::SetBitrateLimits(id, l));
+                    }
+                    Some(Control::SetLatencyStats(on)) => {
+                        if on != latency.is_some() {
+                            latency = on.then(HashMap::new);
+                        }
+                    }
+                    Some(Control::InputLatency(id, reply)) => {
+                        let avg = latency
+                            .as_ref()
+                            .and_then(|l| l.get(&id))
+                            .map_or([None, None], |[a, v]| [a.avg_ns(), v.avg_ns()]);
+                        let _ = reply.send(avg);
                     }
                 }
             }
@@ -161,4 +214,80 @@ async fn run(
         p.close();
     }
     debug!("pipeline router stopped");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::media::{CodecId, MediaExtensions, RtpPacket};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    #[derive(Default)]
+    struct Sink(AtomicUsize);
+    impl ElementPort for Sink {
+        fn send_rtp(&self, _: RtpPacket) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+        fn request_keyframe(&self, _: MediaKind) {}
+        fn close(&self) {}
+    }
+
+    fn video(arrival: Instant) -> FromElement {
+        FromElement::Rtp(RtpPacket {
+            kind: MediaKind::Video,
+            codec: CodecId::new("VP8", 90000, None, ""),
+            payload_type: 96,
+            ssrc: 1,
+            seq: 1,
+            timestamp: 0,
+            marker: true,
+            payload: Arc::from(vec![0u8]),
+            is_keyframe_hint: false,
+            ext: MediaExtensions::default(),
+            arrival,
+        })
+    }
+
+    #[tokio::test]
+    async fn input_latency_is_measured_only_while_latency_stats_is_on() {
+        let media = PipelineMedia::spawn("latency".into(), |_| {});
+        let (a, b) = (ElementId::next(), ElementId::next());
+        let sink = Arc::new(Sink::default());
+        media.attach(a, Arc::new(Sink::default()));
+        media.attach(b, sink.clone());
+        media.set_routes(vec![Route {
+            source: a,
+            media: MediaType::Video,
+            sink: b,
+        }]);
+        // Control messages overtake queued media, so each step waits for the hand-over.
+        let delivered = |n: usize| {
+            let sink = sink.clone();
+            async move {
+                for _ in 0..1000 {
+                    if sink.0.load(Ordering::Relaxed) >= n {
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+                panic!("packet {n} never reached the sink");
+            }
+        };
+        let inbox = media.inbox(a);
+        let arrived = Instant::now() - Duration::from_millis(5);
+        inbox.send(video(arrived));
+        delivered(1).await;
+        assert_eq!(media.input_latency(b).await, [None, None]);
+        media.set_latency_stats(true);
+        // Queued behind the switch: the router has measuring on when this one arrives.
+        assert_eq!(media.input_latency(b).await, [None, None]);
+        inbox.send(video(arrived));
+        delivered(2).await;
+        let [audio, video_ns] = media.input_latency(b).await;
+        assert_eq!(audio, None);
+        assert!(video_ns.is_some_and(|ns| ns >= 5e6), "{video_ns:?}");
+        media.set_latency_stats(false);
+        assert_eq!(media.input_latency(b).await, [None, None]);
+    }
 }

@@ -35,6 +35,14 @@ fn dir_index(d: FlowDirection) -> usize {
 }
 
 impl ElementMedia {
+    /// What the pipeline measured for this element (latencyStats).
+    pub fn input_latency(
+        &self,
+    ) -> impl std::future::Future<Output = crate::media::InputLatency> + Send + 'static {
+        let (pipeline, id) = (self.pipeline.clone(), self.id);
+        async move { pipeline.input_latency(id).await }
+    }
+
     /// Adds the element to its pipeline's graph.
     pub fn attach(id: ElementId, pipeline: &PipelineMedia, port: Arc<dyn ElementPort>) -> Self {
         pipeline.attach(id, port.clone());
@@ -214,7 +222,28 @@ fn invoke(
             let class = reg.require(id)?.class.name.clone();
             match super::class::hierarchy(&class).find_map(|b| b.stats) {
                 Some(stats) => stats(reg, id, media_type(p, "mediaType")),
-                None => Outcome::value(Value::Object(Map::new())),
+                None => {
+                    if !super::media_pipeline::latency_stats(reg, id) {
+                        return Outcome::value(Value::Object(Map::new()));
+                    }
+                    // Elements the router forwards through (no media side of their own) have
+                    // no input of their own to measure: their entry carries no latencies.
+                    let input = reg
+                        .get(id)
+                        .and_then(|o| o.element.as_ref())
+                        .map(ElementMedia::input_latency);
+                    let kinds = super::stats::kinds_of(media_type(p, "mediaType"));
+                    let element = id.to_string();
+                    Ok(Outcome::Pending(Box::pin(async move {
+                        let mut out = Map::new();
+                        let input = match input {
+                            Some(f) => f.await,
+                            None => [None, None],
+                        };
+                        super::stats::element_entry(&mut out, &element, input, &kinds, None);
+                        Ok(Value::Object(out))
+                    })))
+                }
             }
         }
         "setOutputBitrate" => {

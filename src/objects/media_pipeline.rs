@@ -38,8 +38,28 @@ pub(super) const CLASS: ClassBehaviour = ClassBehaviour {
     implements: |_, m| matches!(m, "getGstreamerDot" | "dumpGstreamerDot"),
     invoke,
     create: Some(create),
+    property_changed,
     ..ClassBehaviour::EMPTY
 };
+
+fn property_changed(reg: &mut Registry, id: &ObjectId, prop: &str, v: &Value) {
+    if prop != "latencyStats" {
+        return;
+    }
+    if let Some(p) = reg.get(id).and_then(super::class::state::<PipelineState>) {
+        p.media.set_latency_stats(v.as_bool().unwrap_or(false));
+    }
+}
+
+/// MediaPipeline `latencyStats` (default false, as KMS) of the pipeline holding `element`.
+pub(crate) fn latency_stats(reg: &Registry, element: &ObjectId) -> bool {
+    reg.get(element)
+        .and_then(|o| o.pipeline.as_ref())
+        .and_then(|p| reg.get(p))
+        .and_then(|p| p.props.get("latencyStats"))
+        .and_then(Value::as_bool)
+        .unwrap_or(false)
+}
 
 fn invoke(
     reg: &mut Registry,

@@ -101,12 +101,18 @@ fn stats(reg: &Registry, id: &ObjectId, ty: Option<MediaType>) -> Result<Outcome
         Some(k) => vec![k],
         None => vec![MediaKind::Audio, MediaKind::Video],
     };
+    let latency = super::stats::element_latency(reg, id);
     Ok(Outcome::Pending(Box::pin(async move {
+        let element = match latency {
+            Some((id, input)) => Some((id, input.await)),
+            None => None,
+        };
+        let element = element.as_ref().map(|(id, l)| (id.as_str(), *l));
         let s = h
             .stats()
             .await
             .map_err(|e| RpcError::new(ErrorKind::UnexpectedError, e.to_string()))?;
-        Ok(super::stats::rtp_to_kurento(&s, &kinds))
+        Ok(super::stats::rtp_to_kurento(&s, &kinds, element))
     })))
 }
 

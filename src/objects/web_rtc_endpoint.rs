@@ -273,7 +273,8 @@ fn property_changed(reg: &mut Registry, id: &ObjectId, prop: &str, v: &Value) {
     }
 }
 
-/// getStats: inbound and outbound RTP figures of a WebRtcEndpoint; other elements report none.
+/// getStats: inbound and outbound RTP figures of a WebRtcEndpoint, plus its EndpointStats entry when
+/// the pipeline measures latency.
 fn stats(reg: &Registry, id: &ObjectId, ty: Option<MediaType>) -> Result<Outcome, RpcError> {
     let w = state_of(reg, id)?;
     let h = w.handle.clone();
@@ -281,12 +282,18 @@ fn stats(reg: &Registry, id: &ObjectId, ty: Option<MediaType>) -> Result<Outcome
         Some(k) => vec![k],
         None => vec![MediaKind::Audio, MediaKind::Video],
     };
+    let latency = super::stats::element_latency(reg, id);
     Ok(Outcome::Pending(Box::pin(async move {
+        let element = match latency {
+            Some((id, input)) => Some((id, input.await)),
+            None => None,
+        };
+        let element = element.as_ref().map(|(id, l)| (id.as_str(), *l));
         let s = h
             .stats()
             .await
             .map_err(|e| RpcError::new(ErrorKind::UnexpectedError, e.to_string()))?;
-        Ok(crate::objects::stats::to_kurento(&s, &kinds))
+        Ok(crate::objects::stats::to_kurento(&s, &kinds, element))
     })))
 }
 

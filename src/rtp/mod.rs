@@ -80,35 +80,7 @@ pub enum RtpEvent {
     Closed,
 }
 
-/// Counters of one media kind. "remote_*" values are what the peer reported about our stream.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct RtpKindStats {
-    pub negotiated: bool,
-    pub ssrc_in: Option<u32>,
-    pub ssrc_out: Option<u32>,
-    pub packets_received: u64,
-    pub bytes_received: u64,
-    pub packets_sent: u64,
-    pub bytes_sent: u64,
-    /// Interarrival jitter of what we receive, in timestamp units (as our last RR said).
-    pub jitter: u32,
-    pub fraction_lost: f64,
-    pub packets_lost: i64,
-    pub remote_jitter: u32,
-    pub remote_fraction_lost: f64,
-    pub remote_packets_lost: i64,
-    /// From the LSR/DLSR of the peer's reports on our stream.
-    pub rtt_ms: Option<f64>,
-    pub nack_sent: u64,
-    pub nack_received: u64,
-    pub retransmitted: u64,
-    pub pli_sent: u64,
-    pub pli_received: u64,
-    pub fir_sent: u64,
-    pub fir_received: u64,
-    pub remb_sent: Option<u64>,
-    pub remb_received: Option<u64>,
-}
+pub use crate::media::RtpStreamStats as RtpKindStats;
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RtpStats {

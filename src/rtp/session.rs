@@ -11,6 +11,7 @@ use super::sdp::{self, fmtp_value, Direction, LocalParams, Negotiated, ParsedSdp
 use super::srtp::{random_master, SrtpContext};
 use super::wire;
 use super::{RtpError, RtpEvent, RtpKindStats, RtpStats, SrtpCrypto};
+use crate::media::LatencyAvg;
 use crate::media::{CodecId, FromElement, MediaExtensions, MediaKind, RtpPacket};
 use crate::webrtc::rewrite::OutStream;
 
@@ -90,6 +91,7 @@ struct MediaSession {
     send: SendStream,
     recv: RecvStream,
     stats: RtpKindStats,
+    latency: LatencyAvg,
 }
 
 impl MediaSession {
@@ -123,6 +125,7 @@ impl MediaSession {
                 ssrc_out: Some(ssrc),
                 ..Default::default()
             },
+            latency: LatencyAvg::default(),
             neg,
         })
     }
@@ -438,6 +441,7 @@ impl Session {
                 m.remote_rtcp = Some(SocketAddr::new(src.ip(), src.port().wrapping_add(1)));
             }
         }
+        m.stats.clock_rate_in = codec.clock_rate;
         let missing = Self::account(&mut m.recv, &h, payload.len(), codec.clock_rate, since);
         let nack = (m.neg.feedback.nack && !missing.is_empty()).then_some(Rtcp::Nack {
             sender: m.ssrc,
@@ -642,6 +646,7 @@ impl Session {
         m.send.octets += pkt.payload.len() as u64;
         m.stats.packets_sent += 1;
         m.stats.bytes_sent += pkt.payload.len() as u64;
+        m.latency.record(pkt.arrival, now);
         self.out.push_back(Output::Transmit {
             from: Component {
                 kind: pkt.kind,
@@ -850,7 +855,10 @@ impl Session {
         let get = |k| {
             self.media[idx(k)]
                 .as_ref()
-                .map(|m| m.stats.clone())
+                .map(|m| RtpKindStats {
+                    e2e_latency_ns: m.latency.avg_ns(),
+                    ..m.stats.clone()
+                })
                 .unwrap_or_default()
         };
         RtpStats {

@@ -31,9 +31,12 @@ use super::{
     Command, DtlsState, EndpointConfig, IceCandidateInit, IceComponentState, MediaCounters,
     MediaExtensions, MediaKind, RtpPacket, TurnTransport, WebRtcError, WebRtcEvent, WebRtcStats,
 };
-use crate::media::{DataMessage, FromElement, GraphInbox};
+use crate::media::{DataMessage, FromElement, GraphInbox, LatencyAvg};
 
 const NET_QUEUE: usize = 1024;
+
+/// How stale getStats' RTCP-derived figures may be (packet and byte counts are always live).
+const STATS_INTERVAL: Duration = Duration::from_secs(1);
 pub(super) const MAX_DATAGRAM: usize = 2048;
 const STUN_RTO: Duration = Duration::from_millis(500);
 const STUN_TRIES: u32 = 5;
@@ -125,14 +128,24 @@ struct LocalCand {
     line: String,
 }
 
+/// One kind's figures as the actor keeps them between getStats calls.
+#[derive(Default)]
+struct KindCounters {
+    stats: MediaCounters,
+    latency: LatencyAvg,
+    /// Extended sequence numbers (first, highest) of what we receive, for the cumulative loss
+    /// RFC 3550 defines; str0m's stats events carry only the fraction.
+    seq_range: Option<(u64, u64)>,
+}
+
 #[derive(Default)]
 struct Counters {
-    audio: MediaCounters,
-    video: MediaCounters,
+    audio: KindCounters,
+    video: KindCounters,
 }
 
 impl Counters {
-    fn get(&mut self, k: MediaKind) -> &mut MediaCounters {
+    fn get(&mut self, k: MediaKind) -> &mut KindCounters {
         match k {
             MediaKind::Audio => &mut self.audio,
             MediaKind::Video => &mut self.video,
@@ -246,6 +259,9 @@ pub(super) fn spawn(
     // KMS (libnice) is a full agent too.
     let rtc = Rtc::builder()
         .set_rtp_mode(true)
+        // getStats reads str0m's per-stream figures (RTCP-derived loss, jitter, RTT, feedback
+        // counts) from these periodic events.
+        .set_stats_interval(Some(STATS_INTERVAL))
         .set_ice_lite(false)
         .clear_codecs()
         .enable_opus(true, false)
@@ -1444,10 +1460,13 @@ impl Actor {
                 }
             }
             Event::EgressBitrateEstimate(BweKind::Remb { estimate, .. }) => {
+                self.counters.video.stats.remb_received = Some(estimate.as_u64());
                 self.graph.send(FromElement::BitrateEstimate {
                     bps: estimate.as_u64(),
                 });
             }
+            Event::MediaIngressStats(st) => self.on_ingress_stats(&st),
+            Event::MediaEgressStats(st) => self.on_egress_stats(&st),
             Event::Closed => {
                 self.set_dtls(DtlsState::Closed);
                 if self.connected {
@@ -1486,8 +1505,15 @@ impl Actor {
             MediaKind::Audio
         };
         let cnt = self.counters.get(kind);
-        cnt.packets_received += 1;
-        cnt.bytes_received += p.payload.len() as u64;
+        cnt.stats.packets_received += 1;
+        cnt.stats.bytes_received += p.payload.len() as u64;
+        cnt.stats.ssrc_in = Some(*p.header.ssrc);
+        cnt.stats.clock_rate_in = codec_id.clock_rate;
+        let seq = *p.seq_no;
+        cnt.seq_range = Some(match cnt.seq_range {
+            None => (seq, seq),
+            Some((first, max)) => (first.min(seq), max.max(seq)),
+        });
         let pkt = RtpPacket {
             kind,
             is_keyframe_hint: kind == MediaKind::Video && codec::is_keyframe(c, &p.payload),
@@ -1585,12 +1611,14 @@ impl Actor {
             Instant::now(),
         );
         let len = pkt.payload.len() as u64;
+        let arrival = pkt.arrival;
         let mut api = self.rtc.direct_api();
         let Some(tx) = api.stream_tx_by_mid(mid, None) else {
             return;
         };
+        let now = Instant::now();
         tx.write_rtp(
-            RtpWrite::new(pt, seq.into(), ts, Instant::now(), pkt.payload)
+            RtpWrite::new(pt, seq.into(), ts, now, pkt.payload)
                 .marker(pkt.marker)
                 .ext_vals(ExtensionValues {
                     audio_level: pkt.ext.audio_level,
@@ -1601,8 +1629,9 @@ impl Actor {
                 .nackable(pkt.kind == MediaKind::Video),
         );
         let cnt = self.counters.get(pkt.kind);
-        cnt.packets_sent += 1;
-        cnt.bytes_sent += len;
+        cnt.stats.packets_sent += 1;
+        cnt.stats.bytes_sent += len;
+        cnt.latency.record(arrival, now);
         self.pump();
     }
 
@@ -1820,6 +1849,7 @@ impl Actor {
         for mid in self.mids_of(MediaKind::Video) {
             if let Some(rx) = self.rtc.direct_api().stream_rx_by_mid(mid, None) {
                 rx.request_remb(Bitrate::bps(bps));
+                self.counters.video.stats.remb_sent = Some(bps);
             }
         }
         self.pump();
@@ -1840,10 +1870,74 @@ impl Actor {
         }
     }
 
-    fn stats(&self) -> WebRtcStats {
+    fn kind_of(&self, mid: Mid) -> Option<MediaKind> {
+        self.mids.iter().find(|(m, _)| *m == mid).map(|(_, k)| *k)
+    }
+
+    fn on_ingress_stats(&mut self, st: &str0m::stats::MediaIngressStats) {
+        // Simulcast layers would report per rid; we forward one layer per kind.
+        let Some(kind) = self.kind_of(st.mid) else {
+            return;
+        };
+        let s = &mut self.counters.get(kind).stats;
+        s.nack_sent = st.nacks;
+        s.pli_sent = st.plis;
+        s.fir_sent = st.firs;
+        s.jitter = st.jitter;
+        if let Some(l) = st.loss {
+            s.fraction_lost = f64::from(l);
+        }
+    }
+
+    fn on_egress_stats(&mut self, st: &str0m::stats::MediaEgressStats) {
+        let Some(kind) = self.kind_of(st.mid) else {
+            return;
+        };
+        let s = &mut self.counters.get(kind).stats;
+        s.nack_received = st.nacks;
+        s.pli_received = st.plis;
+        s.fir_received = st.firs;
+        if let Some(r) = st.rtt {
+            s.rtt_ms = Some(r.as_secs_f64() * 1000.0);
+        }
+        if let Some(l) = st.loss {
+            s.remote_fraction_lost = f64::from(l);
+        }
+        if let Some(r) = &st.remote {
+            s.remote_jitter = r.jitter;
+            s.remote_packets_lost = i64::try_from(r.packets_lost).unwrap_or(i64::MAX);
+        }
+    }
+
+    fn kind_stats(&mut self, kind: MediaKind) -> MediaCounters {
+        let mut ssrc_out = None;
+        for mid in self.mids_of(kind) {
+            if let Some(tx) = self.rtc.direct_api().stream_tx_by_mid(mid, None) {
+                ssrc_out = Some(*tx.ssrc());
+                break;
+            }
+        }
+        let negotiated = self.mids.iter().any(|(_, k)| *k == kind);
+        let c = self.counters.get(kind);
+        let packets_lost = c.seq_range.map_or(0, |(first, max)| {
+            let expected = max.saturating_sub(first).saturating_add(1);
+            i64::try_from(expected)
+                .unwrap_or(i64::MAX)
+                .saturating_sub(i64::try_from(c.stats.packets_received).unwrap_or(i64::MAX))
+        });
+        MediaCounters {
+            negotiated,
+            ssrc_out,
+            packets_lost,
+            e2e_latency_ns: c.latency.avg_ns(),
+            ..c.stats.clone()
+        }
+    }
+
+    fn stats(&mut self) -> WebRtcStats {
         WebRtcStats {
-            audio: self.counters.audio,
-            video: self.counters.video,
+            audio: self.kind_stats(MediaKind::Audio),
+            video: self.kind_stats(MediaKind::Video),
             selected_pair: self.selected_lines.clone(),
             ice_state: self.ice_state,
             dtls_state: self.dtls_state,

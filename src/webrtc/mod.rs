@@ -165,15 +165,10 @@ pub enum WebRtcEvent {
     Closed,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct MediaCounters {
-    pub packets_received: u64,
-    pub bytes_received: u64,
-    pub packets_sent: u64,
-    pub bytes_sent: u64,
-}
+/// Per-kind RTP figures: the same shape the RTP adapter reports.
+pub use crate::media::RtpStreamStats as MediaCounters;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct WebRtcStats {
     pub audio: MediaCounters,
     pub video: MediaCounters,

@@ -57,6 +57,9 @@
       videoPacketsSent: 0,
       audioPacketsSent: 0,
       videoCodec: null,
+      // SSRCs on the wire, for comparing with the server's getStats.
+      videoSsrcReceived: null,
+      videoSsrcSent: null,
       selectedPair: null,
     };
     var report = await pc.getStats();
@@ -69,11 +72,13 @@
         out.framesDecoded += s.framesDecoded || 0;
         out.frameWidth = Math.max(out.frameWidth, s.frameWidth || 0);
         out.videoPacketsReceived += s.packetsReceived || 0;
+        out.videoSsrcReceived = s.ssrc;
         if (s.codecId && byId[s.codecId]) out.videoCodec = byId[s.codecId].mimeType;
       } else if (s.type === 'inbound-rtp' && s.kind === 'audio') {
         out.audioPacketsReceived += s.packetsReceived || 0;
       } else if (s.type === 'outbound-rtp' && s.kind === 'video') {
         out.videoPacketsSent += s.packetsSent || 0;
+        out.videoSsrcSent = s.ssrc;
       } else if (s.type === 'outbound-rtp' && s.kind === 'audio') {
         out.audioPacketsSent += s.packetsSent || 0;
       } else if (s.type === 'transport' && s.selectedCandidatePairId) {
