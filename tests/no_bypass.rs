@@ -53,6 +53,21 @@ impl Rpc {
         .await
     }
 
+    /// (isMediaFlowingIn, isMediaFlowingOut) for VIDEO.
+    async fn video_flow(&mut self, element: &Value) -> (bool, bool) {
+        let mut r = [false; 2];
+        for (i, op) in ["isMediaFlowingIn", "isMediaFlowingOut"].iter().enumerate() {
+            r[i] = self
+                .ok(
+                    "invoke",
+                    json!({"object": element, "operation": op, "operationParams": {"mediaType": "VIDEO"}}),
+                )
+                .await
+                == json!(true);
+        }
+        (r[0], r[1])
+    }
+
     async fn connect(&mut self, source: &Value, sink: &Value) {
         self.ok(
             "invoke",
@@ -138,6 +153,11 @@ async fn media_never_skips_an_element_that_would_transform_it() {
     rpc.connect(&filter, &b).await;
     let through_filter = video_for(&mut pa, &mut pb, Duration::from_millis(1500), &mut frame).await;
     assert_eq!(through_filter, 0, "video skipped the filter");
+    // KMS's flow states: media flows out of A into the pipeline and into the filter's input; the
+    // filter's output carries nothing, so nothing flows into B.
+    assert_eq!(rpc.video_flow(&a).await, (false, true), "A");
+    assert_eq!(rpc.video_flow(&filter).await, (true, false), "filter");
+    assert_eq!(rpc.video_flow(&b).await, (false, false), "B");
 
     // A → PassThrough → B: the same video arrives (this replaces the filter as B's source).
     rpc.connect(&a, &pass).await;
@@ -146,6 +166,12 @@ async fn media_never_skips_an_element_that_would_transform_it() {
     assert!(
         through_pass > 50,
         "only {through_pass} packets through the PassThrough"
+    );
+    assert_eq!(rpc.video_flow(&pass).await, (true, true), "PassThrough");
+    assert_eq!(
+        rpc.video_flow(&b).await,
+        (true, false),
+        "B (its browser sends nothing)"
     );
 
     // Back behind the filter: the flow stops again.

@@ -2,9 +2,11 @@
 //! in a network namespace of the test's own, behind a userspace link to the server (see
 //! tests/netlink_impair/mod.rs). Mid-stream every UDP packet from or to the presenter's address
 //! is dropped for 8 s (media, RTCP, and ICE consent checks both ways), then the link returns.
-//! Watched over the Kurento JSON-RPC from a second session: the presenter's endpoint raises
-//! MediaFlowInStateChanged NOT_FLOWING for video during the cut and FLOWING after it; the
-//! viewers' endpoints stay connected throughout (no ConnectionStateChanged to DISCONNECTED, no
+//! Watched over the Kurento JSON-RPC from a second session, with KMS's meaning of the flow
+//! events: the presenter's endpoint raises MediaFlowOutStateChanged (media from its browser into
+//! the pipeline) NOT_FLOWING for video during the cut and FLOWING after it, and each viewer's
+//! raises MediaFlowInStateChanged (media from the pipeline to be sent to its browser) the same
+//! way; the viewers' endpoints stay connected throughout (no ConnectionStateChanged to DISCONNECTED, no
 //! MediaSessionTerminated, no ICE failure); and the viewers get decodable video again after
 //! the cut, which needs a keyframe.
 
@@ -91,22 +93,22 @@ impl Observer {
             .filter(move |(_, e)| e["object"] == object)
     }
 
-    async fn flowing_in(&mut self, object: &str) -> bool {
+    async fn flowing_out(&mut self, object: &str) -> bool {
         let r = self
             .call(
                 "invoke",
-                json!({"object": object, "operation": "isMediaFlowingIn",
+                json!({"object": object, "operation": "isMediaFlowingOut",
                        "operationParams": {"mediaType": "VIDEO"}}),
             )
             .await;
         r["value"] == json!(true)
     }
 
-    fn video_flow_in(&self, object: &str, state: &str, after: Instant) -> Option<Instant> {
+    fn video_flow(&self, object: &str, ty: &str, state: &str, after: Instant) -> Option<Instant> {
         self.of(object)
             .find(|(t, e)| {
                 *t >= after
-                    && e["type"] == "MediaFlowInStateChanged"
+                    && e["type"] == ty
                     && e["data"]["mediaType"] == "VIDEO"
                     && e["data"]["state"] == state
             })
@@ -187,13 +189,13 @@ fn presenter_network_vanishes_viewers_stay_and_resume() {
             for id in created {
                 if !eps.contains(&id) {
                     let events: &[&str] = if eps.is_empty() {
-                        &["MediaFlowInStateChanged", "IceComponentStateChanged"]
+                        &["MediaFlowOutStateChanged", "IceComponentStateChanged"]
                     } else {
                         &[
                             "ConnectionStateChanged",
                             "MediaSessionTerminated",
                             "IceComponentStateChanged",
-                            "MediaFlowOutStateChanged",
+                            "MediaFlowInStateChanged",
                         ]
                     };
                     for ty in events {
@@ -208,7 +210,7 @@ fn presenter_network_vanishes_viewers_stay_and_resume() {
         // Video flows in from the presenter (it may have started before the subscription, so
         // ask), and the viewers have had time to connect.
         let end = Instant::now() + Duration::from_secs(20);
-        while !obs.flowing_in(&presenter).await {
+        while !obs.flowing_out(&presenter).await {
             assert!(Instant::now() < end, "presenter video never flowed");
             obs.pump(Duration::from_millis(100)).await;
         }
@@ -245,8 +247,9 @@ fn presenter_network_vanishes_viewers_stay_and_resume() {
         "link: {} UDP packets to / {} from the peers dropped by the cut",
         l.down.cut, l.up.cut
     );
-    let not_flowing = obs.video_flow_in(&presenter, "NOT_FLOWING", cut_at);
-    let flowing_again = obs.video_flow_in(&presenter, "FLOWING", back_at);
+    const OUT: &str = "MediaFlowOutStateChanged";
+    let not_flowing = obs.video_flow(&presenter, OUT, "NOT_FLOWING", cut_at);
+    let flowing_again = obs.video_flow(&presenter, OUT, "FLOWING", back_at);
     println!(
         "SUMMARY cut {:.0} s: presenter video NOT_FLOWING after {:?} s, FLOWING again {:?} s after the \
          return; viewers connected {}/{VIEWERS}; frames decodable {:.1} %; took {:.1} s",
@@ -260,14 +263,25 @@ fn presenter_network_vanishes_viewers_stay_and_resume() {
 
     // The cut really cut: both directions of the presenter's traffic.
     assert!(l.down.cut > 5 && l.up.cut > 100, "{l:?}");
-    let nf = not_flowing.expect("presenter MediaFlowIn NOT_FLOWING during the cut");
+    let nf = not_flowing.expect("presenter MediaFlowOut NOT_FLOWING during the cut");
     assert!(nf - cut_at < CUT, "NOT_FLOWING came only after the return");
-    let fa = flowing_again.expect("presenter MediaFlowIn FLOWING after the return");
+    let fa = flowing_again.expect("presenter MediaFlowOut FLOWING after the return");
     assert!(
         fa - back_at < Duration::from_secs(5),
         "video flowed again too late"
     );
     for v in &viewers {
+        // What reaches a viewer's endpoint from the pipeline stops and returns with the presenter.
+        const IN: &str = "MediaFlowInStateChanged";
+        let stopped = obs.video_flow(v, IN, "NOT_FLOWING", cut_at);
+        assert!(
+            stopped.is_some_and(|t| t - cut_at < CUT),
+            "viewer {v}: no MediaFlowIn NOT_FLOWING in the cut"
+        );
+        assert!(
+            obs.video_flow(v, IN, "FLOWING", back_at).is_some(),
+            "viewer {v}: no MediaFlowIn FLOWING after the return"
+        );
         for (t, e) in obs.of(v) {
             let bad = match e["type"].as_str() {
                 Some("ConnectionStateChanged") => e["data"]["newState"] == "DISCONNECTED",

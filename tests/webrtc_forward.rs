@@ -3,9 +3,7 @@
 
 mod webrtc_common;
 
-use kurento_media_server::media::{
-    FlowDirection, FromElement, GraphEvent, MediaType, PipelineMedia,
-};
+use kurento_media_server::media::{FromElement, GraphEvent, MediaType, PipelineMedia};
 
 use std::time::{Duration, Instant};
 
@@ -202,11 +200,10 @@ async fn a_flow_that_stops_is_reported_and_its_return_too() {
         |l| l[0].peer.connected,
     )
     .await;
-    let flow = |flowing| GraphEvent::Flow {
+    let flow = |producing| GraphEvent::Producing {
         element: key,
         media: MediaType::Audio,
-        direction: FlowDirection::In,
-        flowing,
+        producing,
     };
     let mut seen = Vec::new();
     let mut i = 0;
@@ -225,8 +222,7 @@ async fn a_flow_that_stops_is_reported_and_its_return_too() {
             }
             leg.peer.step(Duration::from_millis(20)).await;
             while let Ok(e) = rx.try_recv() {
-                if matches!(&e, GraphEvent::Flow { element, direction: FlowDirection::In, .. } if *element == key)
-                {
+                if matches!(&e, GraphEvent::Producing { element, .. } if *element == key) {
                     seen.push(e);
                 }
             }

@@ -21,5 +21,5 @@ pub use bitrate::BitrateLimits;
 pub use element::{ElementId, ElementPort, FromElement, GraphInbox, PadId};
 pub use packet::{CodecId, DataMessage, MediaExtensions, MediaKind, MediaType, RtpPacket};
 pub use pipeline::{GraphEvent, InputLatency, PipelineMedia};
-pub use router::{FlowDirection, Route};
+pub use router::Route;
 pub use stats::{LatencyAvg, RtpStreamStats};

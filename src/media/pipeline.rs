@@ -4,7 +4,7 @@
 use super::bitrate::BitrateLimits;
 use super::element::{ElementId, ElementPort, FromElement, GraphInbox, GRAPH_QUEUE};
 use super::packet::{MediaKind, MediaType};
-use super::router::{FlowDirection, Input, Output, Route, Router};
+use super::router::{Input, Output, Route, Router};
 use super::stats::LatencyAvg;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -15,11 +15,11 @@ use tracing::{debug, Instrument};
 /// What the graph tells the control plane.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum GraphEvent {
-    Flow {
+    /// An element started or stopped producing media of this type.
+    Producing {
         element: ElementId,
         media: MediaType,
-        direction: FlowDirection,
-        flowing: bool,
+        producing: bool,
     },
 }
 
@@ -150,16 +150,14 @@ async fn run(
                         p.limit_video_bitrate(bps);
                     }
                 }
-                Output::Flow {
+                Output::Producing {
                     element,
                     media,
-                    direction,
-                    flowing,
-                } => report(GraphEvent::Flow {
+                    producing,
+                } => report(GraphEvent::Producing {
                     element,
                     media,
-                    direction,
-                    flowing,
+                    producing,
                 }),
                 Output::Close(e) => {
                     if let Some(p) = ports.remove(&e) {

@@ -36,15 +36,6 @@ pub enum Input {
     From(ElementId, FromElement),
 }
 
-/// Which way media flows for a flow-state change, as Kurento's MediaFlowIn / MediaFlowOut.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum FlowDirection {
-    /// Media arrives at the element from its peer (or is produced by it).
-    In,
-    /// The element sends media that a source routes to it.
-    Out,
-}
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Output {
     /// Send this packet out of every listed sink, in order.
@@ -64,11 +55,13 @@ pub enum Output {
         source: ElementId,
         bps: u64,
     },
-    Flow {
+    /// The element started or stopped producing media of this type (received from its peer, or
+    /// made): the media core's only flow fact; Kurento's MediaFlowIn/Out follow from it and the
+    /// element graph.
+    Producing {
         element: ElementId,
         media: MediaType,
-        direction: FlowDirection,
-        flowing: bool,
+        producing: bool,
     },
     /// The element left the pipeline: close its media side.
     Close(ElementId),
@@ -87,8 +80,6 @@ pub struct Router {
     routes: Vec<Route>,
     /// Source pads that have routes or have produced media.
     sources: HashMap<PadId, SourcePad>,
-    /// Sinks currently reported as flowing out, by type.
-    flowing_out: HashSet<PadId>,
     keyframes: KeyframeThrottle<(ElementId, MediaKind)>,
     bitrate: BitrateControl,
     next_refresh: Instant,
@@ -101,7 +92,6 @@ impl Router {
             elements: HashSet::new(),
             routes: Vec::new(),
             sources: HashMap::new(),
-            flowing_out: HashSet::new(),
             keyframes: KeyframeThrottle::new(KEYFRAME_REQUEST_INTERVAL),
             bitrate: BitrateControl::default(),
             next_refresh: now + bitrate::REFRESH,
@@ -146,8 +136,7 @@ impl Router {
             if let Some(p) = self.sources.get_mut(&key) {
                 p.flowing = false;
             }
-            self.flow(key.element, key.media, FlowDirection::In, false);
-            self.sync_flow_out();
+            self.producing(key, false);
         }
         if now >= self.next_refresh {
             self.next_refresh = now + bitrate::REFRESH;
@@ -174,7 +163,6 @@ impl Router {
                     .copied()
                     .collect();
                 self.sources.retain(|p, _| p.element != e);
-                self.flowing_out.retain(|p| p.element != e);
                 self.set_routes(routes, now);
             }
             Input::SetRoutes(routes) => self.set_routes(routes, now),
@@ -186,34 +174,12 @@ impl Router {
         }
     }
 
-    fn flow(&mut self, element: ElementId, media: MediaType, direction: FlowDirection, on: bool) {
-        self.out.push_back(Output::Flow {
-            element,
-            media,
-            direction,
-            flowing: on,
+    fn producing(&mut self, pad: PadId, on: bool) {
+        self.out.push_back(Output::Producing {
+            element: pad.element,
+            media: pad.media,
+            producing: on,
         });
-    }
-
-    /// A sink flows out while the source routed to it flows in.
-    fn sync_flow_out(&mut self) {
-        let mut want: HashSet<PadId> = HashSet::new();
-        for (src, pad) in &self.sources {
-            if pad.flowing && src.media != MediaType::Data {
-                want.extend(pad.sinks.iter().map(|s| PadId::new(*s, src.media)));
-            }
-        }
-        let mut stopped: Vec<_> = self.flowing_out.difference(&want).copied().collect();
-        let mut started: Vec<_> = want.difference(&self.flowing_out).copied().collect();
-        stopped.sort();
-        started.sort();
-        for p in stopped {
-            self.flow(p.element, p.media, FlowDirection::Out, false);
-        }
-        for p in started {
-            self.flow(p.element, p.media, FlowDirection::Out, true);
-        }
-        self.flowing_out = want;
     }
 
     fn set_routes(&mut self, mut routes: Vec<Route>, now: Instant) {
@@ -246,7 +212,6 @@ impl Router {
             self.sources.entry(key).or_default().sinks = sinks.into();
         }
         self.routes = routes;
-        self.sync_flow_out();
         wants_keyframe.sort();
         for src in wants_keyframe {
             self.request_keyframe(src, MediaKind::Video, now);
@@ -303,8 +268,7 @@ impl Router {
                 let sinks = pad.sinks.clone();
                 if !pad.flowing {
                     pad.flowing = true;
-                    self.flow(e, media, FlowDirection::In, true);
-                    self.sync_flow_out();
+                    self.producing(PadId::new(e, media), true);
                 }
                 if !sinks.is_empty() {
                     self.out.push_back(Output::Rtp { pkt, sinks });
@@ -665,55 +629,36 @@ mod tests {
     }
 
     #[test]
-    fn flow_in_and_out_follow_the_media_and_the_routes() {
+    fn producing_follows_the_media_whatever_the_routes() {
         let t0 = Instant::now();
         let [src, sink] = ids();
         let mut r = router(t0, &[src, sink]);
-        let flow = |element, direction, flowing| Output::Flow {
-            element,
+        let producing = |on| Output::Producing {
+            element: src,
             media: MediaType::Audio,
-            direction,
-            flowing,
+            producing: on,
         };
         let flows = |out: Vec<Output>| -> Vec<Output> {
             out.into_iter()
-                .filter(|o| matches!(o, Output::Flow { .. }))
+                .filter(|o| matches!(o, Output::Producing { .. }))
                 .collect()
         };
         let audio =
             |ms: u32| Input::From(src, FromElement::Rtp(rtp(MediaKind::Audio, ms as u16, t0)));
         // (ms, input or a timeout, flow changes expected)
         let table: Vec<(u32, Option<Input>, Vec<Output>)> = vec![
-            (0, Some(audio(0)), vec![flow(src, FlowDirection::In, true)]),
+            (0, Some(audio(0)), vec![producing(true)]),
             (20, Some(audio(20)), vec![]),
             (
                 30,
                 Some(Input::SetRoutes(vec![route(src, MediaType::Audio, sink)])),
-                vec![flow(sink, FlowDirection::Out, true)],
+                vec![],
             ),
             (1000, None, vec![]),
             // Two seconds of silence.
-            (
-                2020,
-                None,
-                vec![
-                    flow(src, FlowDirection::In, false),
-                    flow(sink, FlowDirection::Out, false),
-                ],
-            ),
-            (
-                2500,
-                Some(audio(2500)),
-                vec![
-                    flow(src, FlowDirection::In, true),
-                    flow(sink, FlowDirection::Out, true),
-                ],
-            ),
-            (
-                2600,
-                Some(Input::SetRoutes(vec![])),
-                vec![flow(sink, FlowDirection::Out, false)],
-            ),
+            (2020, None, vec![producing(false)]),
+            (2500, Some(audio(2500)), vec![producing(true)]),
+            (2600, Some(Input::SetRoutes(vec![])), vec![]),
         ];
         for (ms, input, want) in table {
             let now = t0 + MS * ms;

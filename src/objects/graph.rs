@@ -191,28 +191,64 @@ fn upstream(
     ty: MediaType,
     seen: &mut HashSet<ObjectId>,
 ) -> Option<ObjectId> {
-    if !seen.insert(element.clone()) {
-        return None;
-    }
     let link = reg
         .graph
         .links
         .iter()
         .find(|l| &l.sink == element && l.media_type == ty)?;
-    let src = &link.source;
-    match role_of(reg, src)? {
-        MediaRole::Adapter => Some(src.clone()),
-        MediaRole::PassThrough => upstream(reg, src, ty, seen),
+    output_source(reg, &link.source, ty, seen)
+}
+
+/// The element producing the media of type `ty` that leaves `element`'s output: itself for an
+/// adapter, what feeds it for a PassThrough or a routing hub's port, nothing for a processor.
+fn output_source(
+    reg: &Registry,
+    element: &ObjectId,
+    ty: MediaType,
+    seen: &mut HashSet<ObjectId>,
+) -> Option<ObjectId> {
+    if !seen.insert(element.clone()) {
+        return None;
+    }
+    match role_of(reg, element)? {
+        MediaRole::Adapter => Some(element.clone()),
+        MediaRole::PassThrough => upstream(reg, element, ty, seen),
         MediaRole::HubPort => {
-            let obj = reg.get(src)?;
+            let obj = reg.get(element)?;
             let hub = reg.get(obj.parent.as_ref()?)?;
             // Composite, Mixer and AlphaBlending mix decoded media: no route yet.
             let route = super::class::hierarchy(&hub.class.name).find_map(|b| b.hub_route)?;
-            let feeding_port = route(reg, hub, src)?;
+            let feeding_port = route(reg, hub, element)?;
             upstream(reg, &feeding_port, ty, seen)
         }
         MediaRole::Processor => None,
     }
+}
+
+fn producing(reg: &Registry, source: Option<ObjectId>, ty: MediaType) -> bool {
+    source
+        .and_then(|s| reg.get(&s))
+        .and_then(|o| o.element.as_ref())
+        .is_some_and(|e| e.producing[ty.index()])
+}
+
+/// Kurento's (MediaFlowIn, MediaFlowOut) of an element for one media type: media flows in when
+/// what feeds its input is produced; it flows out when what leaves its output is produced and the
+/// output is connected to something.
+pub(super) fn flow_of(reg: &Registry, element: &ObjectId, ty: MediaType) -> (bool, bool) {
+    let flowing_in = producing(reg, upstream(reg, element, ty, &mut HashSet::new()), ty);
+    let connected_out = reg
+        .graph
+        .links
+        .iter()
+        .any(|l| &l.source == element && l.media_type == ty);
+    let flowing_out = connected_out
+        && producing(
+            reg,
+            output_source(reg, element, ty, &mut HashSet::new()),
+            ty,
+        );
+    (flowing_in, flowing_out)
 }
 
 /// Every (source element, media type) → sink element route of a pipeline.

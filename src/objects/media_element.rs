@@ -4,34 +4,26 @@ use super::class::ClassBehaviour;
 use super::graph::{Connection, MediaType};
 use super::sdp_endpoint::SdpAgent;
 use super::{opt_str, Outcome, Registry};
-use crate::media::{
-    BitrateLimits, ElementId, ElementPort, FlowDirection, GraphEvent, MediaKind, PipelineMedia,
-};
+use crate::media::{BitrateLimits, ElementId, ElementPort, GraphEvent, MediaKind, PipelineMedia};
 use kurento_protocol::{ErrorKind, ObjectId, RpcError};
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
 
 /// The media side of an element that produces or consumes media itself: its node in the
-/// pipeline's graph, and the MediaElement state Kurento defines for it (flow in and out per
-/// media type) plus BaseRtpEndpoint's media state.
+/// pipeline's graph, whether it produces media of each type (what Kurento's flow states derive
+/// from), BaseRtpEndpoint's media and connection state and SdpEndpoint's agent.
 pub struct ElementMedia {
     pub id: ElementId,
     pipeline: PipelineMedia,
     port: Arc<dyn ElementPort>,
-    flow: [[bool; 3]; 2],
+    /// The element produces media of each type (received from its peer, or made).
+    pub producing: [bool; 3],
     /// BaseRtpEndpoint `mediaState`: CONNECTED once media has arrived.
     pub media_connected: bool,
     /// BaseRtpEndpoint `connectionState`: the transport is up.
     pub connected: bool,
     /// SdpEndpoint's offer/answer, for endpoints that negotiate with SDP.
     pub sdp: Option<Arc<dyn SdpAgent>>,
-}
-
-fn dir_index(d: FlowDirection) -> usize {
-    match d {
-        FlowDirection::In => 0,
-        FlowDirection::Out => 1,
-    }
 }
 
 impl ElementMedia {
@@ -50,7 +42,7 @@ impl ElementMedia {
             id,
             pipeline: pipeline.clone(),
             port,
-            flow: [[false; 3]; 2],
+            producing: [false; 3],
             media_connected: false,
             connected: false,
             sdp: None,
@@ -70,10 +62,6 @@ impl ElementMedia {
         self.pipeline.detach(self.id);
     }
 
-    pub fn flowing(&self, d: FlowDirection, t: MediaType) -> bool {
-        self.flow[dir_index(d)][t.index()]
-    }
-
     pub fn set_bitrate_limits(&self, l: BitrateLimits) {
         self.pipeline.set_bitrate_limits(self.id, l);
     }
@@ -91,47 +79,85 @@ pub(super) fn flow_fields(flowing: bool, t: MediaType) -> Map<String, Value> {
     }
 }
 
-/// A flow change reported by a pipeline's graph becomes element state and Kurento events.
+/// Kurento's flow states of an element, per media type: [in, out].
+pub type FlowState = [[bool; 3]; 2];
+const IN: usize = 0;
+const OUT: usize = 1;
+
+/// An element started or stopped producing media: BaseRtpEndpoint's media state, then the flow
+/// states of every element of its pipeline (which follow from it through the graph).
 pub(super) fn on_graph_event(reg: &mut Registry, ev: GraphEvent) {
-    let GraphEvent::Flow {
+    let GraphEvent::Producing {
         element,
         media,
-        direction,
-        flowing,
+        producing,
     } = ev;
     let Some(id) = reg.endpoints.get(&element).cloned() else {
         return;
     };
     let Some(obj) = reg.get_mut(&id) else { return };
     let is_rtp_endpoint = obj.is_a("BaseRtpEndpoint");
+    let pipeline = obj.pipeline.clone();
     let Some(e) = obj.element.as_mut() else {
         return;
     };
-    let slot = &mut e.flow[dir_index(direction)][media.index()];
-    if *slot == flowing {
-        return;
-    }
-    *slot = flowing;
-    let mut raise = Vec::new();
-    if direction == FlowDirection::In && flowing && is_rtp_endpoint && !e.media_connected {
+    e.producing[media.index()] = producing;
+    tracing::info!(element = %id, "{} media {}", media.as_str(), if producing { "arriving" } else { "stopped" });
+    if producing && is_rtp_endpoint && !e.media_connected {
         e.media_connected = true;
-        raise.push((
-            "MediaStateChanged",
-            match json!({"oldState": "DISCONNECTED", "newState": "CONNECTED"}) {
-                Value::Object(m) => m,
-                _ => Map::new(),
-            },
-        ));
-        raise.push(("MediaSessionStarted", Map::new()));
+        let state = match json!({"oldState": "DISCONNECTED", "newState": "CONNECTED"}) {
+            Value::Object(m) => m,
+            _ => Map::new(),
+        };
+        reg.raise(&id, "MediaStateChanged", state);
+        reg.raise(&id, "MediaSessionStarted", Map::new());
     }
-    let name = match direction {
-        FlowDirection::In => "MediaFlowInStateChanged",
-        FlowDirection::Out => "MediaFlowOutStateChanged",
-    };
-    tracing::info!(element = %id, "media {} {}: {}", media.as_str(), if direction == FlowDirection::In { "in" } else { "out" }, if flowing { "FLOWING" } else { "NOT_FLOWING" });
-    raise.push((name, flow_fields(flowing, media)));
-    for (n, f) in raise {
-        reg.raise(&id, n, f);
+    if let Some(p) = pipeline {
+        update_flows(reg, &p);
+    }
+}
+
+/// Brings every element's MediaFlowIn/Out state in a pipeline up to date with what its sources
+/// produce and how the elements are connected, raising an event for each change. As KMS defines
+/// them: media *in* flows into the element's sink pad from the pipeline (a WebRtcEndpoint sending
+/// to its browser has media flowing in), media *out* flows from its source pad into the pipeline
+/// (a WebRtcEndpoint whose browser sends, connected to something).
+pub(super) fn update_flows(reg: &mut Registry, pipeline: &ObjectId) {
+    let members: Vec<ObjectId> = reg
+        .objects
+        .values()
+        .filter(|o| o.pipeline.as_ref() == Some(pipeline) && o.is_a("MediaElement"))
+        .map(|o| o.id.clone())
+        .collect();
+    let mut changes = Vec::new();
+    for id in members {
+        let mut want: FlowState = [[false; 3]; 2];
+        for t in [MediaType::Audio, MediaType::Video] {
+            let (i, o) = super::graph::flow_of(reg, &id, t);
+            want[IN][t.index()] = i;
+            want[OUT][t.index()] = o;
+        }
+        let Some(obj) = reg.get_mut(&id) else {
+            continue;
+        };
+        if obj.flow == want {
+            continue;
+        }
+        for (dir, name) in [
+            (IN, "MediaFlowInStateChanged"),
+            (OUT, "MediaFlowOutStateChanged"),
+        ] {
+            for t in [MediaType::Audio, MediaType::Video] {
+                if obj.flow[dir][t.index()] != want[dir][t.index()] {
+                    changes.push((id.clone(), name, want[dir][t.index()], t));
+                }
+            }
+        }
+        obj.flow = want;
+    }
+    for (id, name, flowing, t) in changes {
+        tracing::info!(element = %id, "{name}: {} {}", t.as_str(), if flowing { "FLOWING" } else { "NOT_FLOWING" });
+        reg.raise(&id, name, flow_fields(flowing, t));
     }
 }
 
@@ -205,15 +231,8 @@ fn invoke(
         "isMediaFlowingIn" | "isMediaFlowingOut" => {
             let ty = media_type(p, "mediaType");
             let obj = reg.require(id)?;
-            let dir = if method == "isMediaFlowingIn" {
-                FlowDirection::In
-            } else {
-                FlowDirection::Out
-            };
-            let flowing = match (&obj.element, ty) {
-                (Some(e), Some(t)) => e.flowing(dir, t),
-                _ => false,
-            };
+            let dir = if method == "isMediaFlowingIn" { IN } else { OUT };
+            let flowing = ty.is_some_and(|t| obj.flow[dir][t.index()]);
             Outcome::value(flowing)
         }
         // Nothing is ever transcoded: packets are forwarded as they came.

@@ -121,6 +121,8 @@ pub struct MediaObject {
     pub sessions: BTreeSet<SessionId>,
     /// The element's node in the media graph, for elements with a media side of their own.
     pub element: Option<ElementMedia>,
+    /// MediaElement's flow states (in, out) per media type; all false for other objects.
+    pub flow: media_element::FlowState,
     /// Class-specific state, owned by the class's file (see [`class::state`]).
     pub state: class::State,
 }
@@ -181,6 +183,7 @@ impl Registry {
                     props: Map::new(),
                     sessions: BTreeSet::new(),
                     element: None,
+                    flow: Default::default(),
                     state: None,
                 },
             );
@@ -327,6 +330,7 @@ impl Registry {
             props,
             sessions: BTreeSet::new(),
             element: created.element,
+            flow: Default::default(),
             state: created.state,
         };
         if let Some(p) = &parent {
@@ -524,6 +528,7 @@ impl Registry {
 
     /// Rebuilds the packet routes of a pipeline after its graph changed.
     pub(crate) fn update_routes(&mut self, pipeline: &ObjectId) {
+        media_element::update_flows(self, pipeline);
         let routes = graph::routes_of(self, pipeline);
         if let Some(p) = self
             .objects
