@@ -56,6 +56,28 @@ pub fn host_addresses(interfaces: Option<&[String]>) -> Result<Vec<IpAddr>, WebR
 
 /// Binds a UDP socket on `ip` with a port in `[min, max]`, starting at a random port so
 /// concurrent endpoints do not race for the same one. `(0, 0)` lets the OS choose.
+/// Ports on the Fetch standard's "bad ports" list (those in the RTP range KMS allows). Browsers
+/// treat ICE candidates on them as administratively prohibited and silently ignore them (Chromium
+/// does), so an endpoint that drew one from `minPort`-`maxPort` could never connect.
+const BROWSER_BLOCKED_PORTS: &[u16] = &[
+    1719, 1720, 1723, 2049, 3659, 4045, 4190, 5060, 5061, 6000, 6566, 6665, 6666, 6667, 6668, 6669,
+    6679, 6697, 10080,
+];
+
+fn browser_refuses(port: u32) -> bool {
+    port < 1024 && port != 0 && BLOCKED_BELOW_1024.contains(&(port as u16))
+        || u16::try_from(port).is_ok_and(|p| BROWSER_BLOCKED_PORTS.contains(&p))
+}
+
+/// The Fetch list below 1024 (reachable only with privileges, but a configured range may start
+/// there).
+const BLOCKED_BELOW_1024: &[u16] = &[
+    1, 7, 9, 11, 13, 15, 17, 19, 20, 21, 22, 23, 25, 37, 42, 43, 53, 69, 77, 79, 87, 95, 101, 102,
+    103, 104, 109, 110, 111, 113, 115, 117, 119, 123, 135, 137, 139, 143, 161, 179, 389, 427, 465,
+    512, 513, 514, 515, 526, 530, 531, 532, 540, 548, 554, 556, 563, 587, 601, 636, 989, 990, 993,
+    995,
+];
+
 pub fn bind_udp_in_range(ip: IpAddr, min: u16, max: u16) -> Result<UdpSocket, WebRtcError> {
     if min == 0 && max == 0 {
         return UdpSocket::bind(SocketAddr::new(ip, 0))
@@ -67,6 +89,9 @@ pub fn bind_udp_in_range(ip: IpAddr, min: u16, max: u16) -> Result<UdpSocket, We
     let mut last_err = None;
     for i in 0..span {
         let port = lo as u32 + (start + i) % span;
+        if browser_refuses(port) {
+            continue;
+        }
         match UdpSocket::bind(SocketAddr::new(ip, port as u16)) {
             Ok(s) => return Ok(s),
             Err(e) => last_err = Some(e),
@@ -86,8 +111,10 @@ pub fn bind_tcp_in_range(
     max: u16,
 ) -> Result<std::net::TcpListener, WebRtcError> {
     use std::net::TcpListener;
-    if let Ok(l) = TcpListener::bind(SocketAddr::new(ip, preferred)) {
-        return Ok(l);
+    if !browser_refuses(preferred.into()) {
+        if let Ok(l) = TcpListener::bind(SocketAddr::new(ip, preferred)) {
+            return Ok(l);
+        }
     }
     if min == 0 && max == 0 {
         return TcpListener::bind(SocketAddr::new(ip, 0))
@@ -98,6 +125,9 @@ pub fn bind_tcp_in_range(
     let start = rand::random::<u32>() % span;
     for i in 0..span {
         let port = lo as u32 + (start + i) % span;
+        if browser_refuses(port) {
+            continue;
+        }
         if let Ok(l) = TcpListener::bind(SocketAddr::new(ip, port as u16)) {
             return Ok(l);
         }
@@ -232,6 +262,21 @@ pub fn add_bandwidth(sdp: &str, audio_kbps: u32, video_kbps: u32) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    /// Chromium ignored our only host candidate when the endpoint drew port 1719 (H.323, on the
+    /// Fetch bad-ports list) from KMS's default range: the call never connected.
+    #[test]
+    fn ports_browsers_refuse_are_never_bound() {
+        let lo: IpAddr = "127.0.0.1".parse().unwrap();
+        for _ in 0..20 {
+            let s = bind_udp_in_range(lo, 1719, 1721).unwrap();
+            assert_eq!(s.local_addr().unwrap().port(), 1721);
+        }
+        assert!(bind_udp_in_range(lo, 1719, 1720).is_err());
+        let t = bind_tcp_in_range(lo, 5060, 5060, 5062).unwrap();
+        assert_eq!(t.local_addr().unwrap().port(), 5062);
+    }
+
     use super::*;
 
     #[test]
