@@ -370,7 +370,11 @@ fn forward(
     stats: Arc<Mutex<LinkStats>>,
     stop: Arc<AtomicBool>,
 ) {
-    let seed: u64 = rand::rng().random();
+    // IMPAIR_SEED replays a run's drop and delay draws (the packets' own timing still varies).
+    let seed: u64 = std::env::var("IMPAIR_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| rand::rng().random());
     println!("impaired link: random seed {seed}");
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     // [0] root → ns, [1] ns → root.
