@@ -27,6 +27,15 @@ async fn server() -> RunningServer {
     server_with(Duration::from_secs(240)).await
 }
 
+/// A server whose endpoints gather on loopback only (for tests that create media elements).
+async fn media_server() -> RunningServer {
+    let mut o = kurento_media_server::setup::default_options();
+    o.port = Some(0);
+    o.address = Some("127.0.0.1".parse().unwrap());
+    o.webrtc.network_interfaces = Some(vec!["lo".into()]);
+    start(o).await.unwrap()
+}
+
 async fn ws(addr: SocketAddr) -> Ws {
     connect_async(format!("ws://{addr}/kurento"))
         .await
@@ -524,11 +533,7 @@ async fn duplicate_request_id_returns_cached_reply() {
 
 #[tokio::test]
 async fn plain_rtp_avp_offer_gets_the_kms_answer_every_line_rejected() {
-    let mut o = kurento_media_server::setup::default_options();
-    o.port = Some(0);
-    o.address = Some("127.0.0.1".parse().unwrap());
-    o.webrtc.network_interfaces = Some(vec!["lo".into()]);
-    let s = start(o).await.unwrap();
+    let s = media_server().await;
     let mut c = Client::new(s.ws_addr.unwrap()).await;
     let p = c.ok("create", json!({"type":"MediaPipeline"})).await;
     let sid = p["sessionId"].clone();
@@ -756,11 +761,7 @@ async fn requests_past_the_in_flight_limit_are_refused_and_the_connection_lives_
 /// ElementStats ("element") for plain elements, an EndpointStats ("endpoint") for endpoints.
 #[tokio::test]
 async fn get_stats_element_entries_follow_latency_stats() {
-    let mut o = kurento_media_server::setup::default_options();
-    o.port = Some(0);
-    o.address = Some("127.0.0.1".parse().unwrap());
-    o.webrtc.network_interfaces = Some(vec!["lo".into()]);
-    let s = start(o).await.unwrap();
+    let s = media_server().await;
     let mut c = Client::new(s.ws_addr.unwrap()).await;
     let p = c.ok("create", json!({"type":"MediaPipeline"})).await;
     let sid = p["sessionId"].clone();

@@ -2,10 +2,10 @@
 //! every RTP-based endpoint (WebRTC, plain RTP) through its [`super::ElementMedia`].
 
 use super::class::ClassBehaviour;
-use super::{MediaObject, Outcome, Registry, ServerFacts};
-use crate::media::MediaKind;
-use kurento_protocol::{ObjectId, RpcError};
-use serde_json::{Map, Value};
+use super::{ElementMedia, MediaObject, Outcome, Registry, ServerFacts};
+use crate::media::{MediaKind, MediaType};
+use kurento_protocol::{ErrorKind, ObjectId, RpcError};
+use serde_json::{json, Map, Value};
 
 fn invoke(
     reg: &mut Registry,
@@ -45,3 +45,58 @@ pub(super) const CLASS: ClassBehaviour = ClassBehaviour {
     get,
     ..ClassBehaviour::EMPTY
 };
+
+/// An event to raise on the endpoint: its name and fields.
+pub(super) type Raised = (&'static str, Map<String, Value>);
+
+fn fields(v: Value) -> Map<String, Value> {
+    match v {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    }
+}
+
+/// The transport came up or went down: `connectionState` and ConnectionStateChanged, once per
+/// change.
+pub(super) fn connection_changed(e: &mut ElementMedia, connected: bool) -> Option<Raised> {
+    if connected == e.connected {
+        return None;
+    }
+    e.connected = connected;
+    let (old, new) = if connected {
+        ("DISCONNECTED", "CONNECTED")
+    } else {
+        ("CONNECTED", "DISCONNECTED")
+    };
+    Some((
+        "ConnectionStateChanged",
+        fields(json!({"oldState": old, "newState": new})),
+    ))
+}
+
+/// The endpoint's media side ended: a session that had media is terminated.
+pub(super) fn media_ended(e: &mut ElementMedia) -> Option<Raised> {
+    if !e.media_connected {
+        return None;
+    }
+    e.media_connected = false;
+    Some(("MediaSessionTerminated", Map::new()))
+}
+
+/// Media arrives for sending in a codec the endpoint did not negotiate: it is not sent (never
+/// transcoded), and the application is told so once per kind and codec.
+pub(super) fn codec_not_negotiated(id: &ObjectId, kind: MediaKind, codec: &str) -> Raised {
+    let t = MediaType::from(kind).as_str();
+    tracing::warn!(endpoint = %id, "{t} codec {codec} not negotiated by this endpoint: not sent");
+    (
+        "Error",
+        fields(json!({
+            "description": format!(
+                "{t} arrives as {codec}, which this endpoint did not negotiate; this server \
+                 forwards without transcoding, so it is not sent"
+            ),
+            "errorCode": ErrorKind::UnsupportedMediaType.code(),
+            "type": "UNSUPPORTED_MEDIA_TYPE",
+        })),
+    )
+}

@@ -62,27 +62,14 @@ impl MediaEnv {
             .map(|(_, _, v)| v.clone())
     }
 
-    /// A sink for one endpoint's signalling, tagged with its element id.
-    pub fn webrtc_events(&self, id: ElementId) -> impl Fn(WebRtcEvent) + Send + 'static {
+    /// A sink that reports what a media side tells the control plane, as `wrap` tags it.
+    pub fn reporter<E>(
+        &self,
+        wrap: impl Fn(E) -> ControlEvent + Send + 'static,
+    ) -> impl Fn(E) + Send + 'static {
         let tx = self.events.clone();
         move |e| {
-            let _ = tx.send(ControlEvent::WebRtc(id, e));
-        }
-    }
-
-    /// A sink for one RTP endpoint's signalling, tagged with its element id.
-    pub fn rtp_events(&self, id: ElementId) -> impl Fn(RtpEvent) + Send + 'static {
-        let tx = self.events.clone();
-        move |e| {
-            let _ = tx.send(ControlEvent::Rtp(id, e));
-        }
-    }
-
-    /// A sink for a pipeline's graph events.
-    pub fn graph_events(&self) -> impl Fn(GraphEvent) + Send + 'static {
-        let tx = self.events.clone();
-        move |e| {
-            let _ = tx.send(ControlEvent::Graph(e));
+            let _ = tx.send(wrap(e));
         }
     }
 }

@@ -1,7 +1,7 @@
 //! MediaPipeline: owns a router in the media core and reports its graph as DOT.
 
 use super::class::{ClassBehaviour, Created, NewObject};
-use super::{MediaEnv, MediaObject, Outcome, Registry};
+use super::{ControlEvent, MediaEnv, MediaObject, Outcome, Registry};
 use crate::media::{PipelineMedia, Route};
 use kurento_protocol::{ObjectId, RpcError};
 use serde_json::{Map, Value};
@@ -15,7 +15,7 @@ impl PipelineState {
     pub fn new(env: &MediaEnv, id: &ObjectId) -> Self {
         let _media_workers = env.runtime.enter();
         PipelineState {
-            media: PipelineMedia::spawn(id.to_string(), env.graph_events()),
+            media: PipelineMedia::spawn(id.to_string(), env.reporter(ControlEvent::Graph)),
         }
     }
 

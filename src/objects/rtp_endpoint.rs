@@ -4,11 +4,11 @@
 use super::class::{self, ClassBehaviour, Created, NewObject};
 use super::graph::MediaRole;
 use super::media_pipeline::PipelineState;
-use super::{ElementMedia, Outcome, Registry};
-use crate::media::{ElementId, MediaKind, MediaType};
+use super::{base_rtp_endpoint, ControlEvent, ElementMedia, Outcome, Registry};
+use crate::media::{ElementId, MediaType};
 use crate::rtp::{self, RtpEvent, RtpHandle, SrtpCrypto, SrtpSuite};
 use kurento_protocol::{ErrorKind, ObjectId, RpcError};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 use std::sync::Arc;
 
 pub(super) const CLASS: ClassBehaviour = ClassBehaviour {
@@ -71,7 +71,7 @@ fn create(reg: &mut Registry, o: &NewObject) -> Result<Created, RpcError> {
     cfg.crypto = crypto_of(o.props)?;
     let key = ElementId::next();
     let _media_workers = reg.media.runtime.enter();
-    let events = reg.media.rtp_events(key);
+    let events = reg.media.reporter(move |e| ControlEvent::Rtp(key, e));
     let handle = rtp::spawn_rtp_endpoint(cfg, media.inbox(key), events).map_err(|e| {
         RpcError::new(
             ErrorKind::NotEnoughResources,
@@ -97,23 +97,8 @@ fn stats(reg: &Registry, id: &ObjectId, ty: Option<MediaType>) -> Result<Outcome
         .and_then(|s| s.downcast_ref::<RtpState>())
         .map(|s| s.handle.clone())
         .ok_or_else(|| RpcError::object_not_found(id.as_str()))?;
-    let kinds: Vec<MediaKind> = match ty.and_then(MediaType::rtp_kind) {
-        Some(k) => vec![k],
-        None => vec![MediaKind::Audio, MediaKind::Video],
-    };
-    let latency = super::stats::element_latency(reg, id);
-    Ok(Outcome::Pending(Box::pin(async move {
-        let element = match latency {
-            Some((id, input)) => Some((id, input.await)),
-            None => None,
-        };
-        let element = element.as_ref().map(|(id, l)| (id.as_str(), *l));
-        let s = h
-            .stats()
-            .await
-            .map_err(|e| RpcError::new(ErrorKind::UnexpectedError, e.to_string()))?;
-        Ok(super::stats::rtp_to_kurento(&s, &kinds, element))
-    })))
+    let fetch = async move { h.stats().await.map_err(|e| e.to_string()) };
+    super::stats::endpoint(reg, id, ty, fetch, super::stats::rtp_to_kurento)
 }
 
 /// Turns one signalling event of an RTP endpoint into Kurento events and state.
@@ -124,52 +109,16 @@ pub(super) fn on_event(reg: &mut Registry, key: ElementId, ev: RtpEvent) {
     let Some(element) = reg.get_mut(&id).and_then(|o| o.element.as_mut()) else {
         return;
     };
-    let mut raise: Vec<(&'static str, Map<String, Value>)> = Vec::new();
-    match ev {
+    let raise = match ev {
         RtpEvent::ConnectionStateChanged { connected } => {
-            if connected != element.connected {
-                element.connected = connected;
-                let (old, new) = if connected {
-                    ("DISCONNECTED", "CONNECTED")
-                } else {
-                    ("CONNECTED", "DISCONNECTED")
-                };
-                raise.push((
-                    "ConnectionStateChanged",
-                    obj(json!({"oldState": old, "newState": new})),
-                ));
-            }
+            base_rtp_endpoint::connection_changed(element, connected)
         }
         RtpEvent::CodecNotNegotiated { kind, codec } => {
-            let t = MediaType::from(kind).as_str();
-            tracing::warn!(endpoint = %id, "{t} codec {codec} not negotiated by this endpoint: not sent");
-            raise.push((
-                "Error",
-                obj(json!({
-                    "description": format!(
-                        "{t} arrives as {codec}, which this endpoint did not negotiate; this server \
-                         forwards without transcoding, so it is not sent"
-                    ),
-                    "errorCode": ErrorKind::UnsupportedMediaType.code(),
-                    "type": "UNSUPPORTED_MEDIA_TYPE",
-                })),
-            ));
+            Some(base_rtp_endpoint::codec_not_negotiated(&id, kind, &codec))
         }
-        RtpEvent::Closed => {
-            if element.media_connected {
-                element.media_connected = false;
-                raise.push(("MediaSessionTerminated", Map::new()));
-            }
-        }
-    }
-    for (name, f) in raise {
+        RtpEvent::Closed => base_rtp_endpoint::media_ended(element),
+    };
+    if let Some((name, f)) = raise {
         reg.raise(&id, name, f);
-    }
-}
-
-fn obj(v: Value) -> Map<String, Value> {
-    match v {
-        Value::Object(m) => m,
-        _ => Map::new(),
     }
 }

@@ -124,8 +124,36 @@ pub(crate) fn kinds_of(ty: Option<crate::objects::graph::MediaType>) -> Vec<Medi
     }
 }
 
+/// Builds KMS's stats map from an adapter's figures, for the kinds asked, with the element's
+/// own entry (id and input latencies) when the pipeline measures latency.
+pub(crate) type Build<S> = fn(&S, &[MediaKind], Option<(&str, InputLatency)>) -> Value;
+
+/// getStats of an endpoint: its adapter's figures (`fetch`, run on the media side) in KMS's
+/// shapes (`build`), with the element's own entry when the pipeline measures latency.
+pub(crate) fn endpoint<S: Send + 'static>(
+    reg: &crate::objects::Registry,
+    id: &kurento_protocol::ObjectId,
+    ty: Option<crate::objects::graph::MediaType>,
+    fetch: impl std::future::Future<Output = Result<S, String>> + Send + 'static,
+    build: Build<S>,
+) -> Result<crate::objects::Outcome, kurento_protocol::RpcError> {
+    let kinds = kinds_of(ty);
+    let latency = element_latency(reg, id);
+    Ok(crate::objects::Outcome::Pending(Box::pin(async move {
+        let element = match latency {
+            Some((id, input)) => Some((id, input.await)),
+            None => None,
+        };
+        let element = element.as_ref().map(|(id, l)| (id.as_str(), *l));
+        let s = fetch.await.map_err(|e| {
+            kurento_protocol::RpcError::new(kurento_protocol::ErrorKind::UnexpectedError, e)
+        })?;
+        Ok(build(&s, &kinds, element))
+    })))
+}
+
 /// With the pipeline's `latencyStats` on: the element's id, and its input latencies to come.
-pub(crate) fn element_latency(
+fn element_latency(
     reg: &crate::objects::Registry,
     id: &kurento_protocol::ObjectId,
 ) -> Option<(

@@ -1,10 +1,11 @@
 //! WebRtcEndpoint: a WebRTC peer in the media core, driven by Kurento's offer/answer, trickle
 //! ICE and STUN/TURN settings; its signalling events become Kurento events here.
 
+use super::base_rtp_endpoint;
 use super::class::{self, ClassBehaviour, Created, NewObject};
 use super::graph::MediaRole;
 use super::media_pipeline::PipelineState;
-use super::{ElementMedia, MediaObject, Outcome, Registry, ServerFacts};
+use super::{ControlEvent, ElementMedia, MediaObject, Outcome, Registry, ServerFacts};
 use crate::media::{BitrateLimits, ElementId, MediaKind, MediaType};
 use crate::webrtc::{self, IceCandidateInit, WebRtcEvent, WebRtcHandle};
 use kurento_protocol::model::marshal::complex;
@@ -37,10 +38,6 @@ pub struct WebRtcState {
     dtls: &'static str,
 }
 
-fn kind_type(k: MediaKind) -> &'static str {
-    MediaType::from(k).as_str()
-}
-
 fn create(reg: &mut Registry, o: &NewObject) -> Result<Created, RpcError> {
     let pipeline = o
         .pipeline
@@ -56,13 +53,17 @@ fn create(reg: &mut Registry, o: &NewObject) -> Result<Created, RpcError> {
     cfg.use_data_channels = flag("useDataChannels");
     let key = ElementId::next();
     let _media_workers = reg.media.runtime.enter();
-    let handle = webrtc::spawn_endpoint(cfg, media.inbox(key), reg.media.webrtc_events(key))
-        .map_err(|e| {
-            RpcError::new(
-                ErrorKind::NotEnoughResources,
-                format!("Cannot create WebRtcEndpoint: {e}"),
-            )
-        })?;
+    let handle = webrtc::spawn_endpoint(
+        cfg,
+        media.inbox(key),
+        reg.media.reporter(move |e| ControlEvent::WebRtc(key, e)),
+    )
+    .map_err(|e| {
+        RpcError::new(
+            ErrorKind::NotEnoughResources,
+            format!("Cannot create WebRtcEndpoint: {e}"),
+        )
+    })?;
     let element = ElementMedia::attach(key, &media, Arc::new(handle.clone()))
         .with_sdp(Arc::new(handle.clone()));
     Ok(Created {
@@ -276,25 +277,9 @@ fn property_changed(reg: &mut Registry, id: &ObjectId, prop: &str, v: &Value) {
 /// getStats: inbound and outbound RTP figures of a WebRtcEndpoint, plus its EndpointStats entry when
 /// the pipeline measures latency.
 fn stats(reg: &Registry, id: &ObjectId, ty: Option<MediaType>) -> Result<Outcome, RpcError> {
-    let w = state_of(reg, id)?;
-    let h = w.handle.clone();
-    let kinds: Vec<MediaKind> = match ty.and_then(MediaType::rtp_kind) {
-        Some(k) => vec![k],
-        None => vec![MediaKind::Audio, MediaKind::Video],
-    };
-    let latency = super::stats::element_latency(reg, id);
-    Ok(Outcome::Pending(Box::pin(async move {
-        let element = match latency {
-            Some((id, input)) => Some((id, input.await)),
-            None => None,
-        };
-        let element = element.as_ref().map(|(id, l)| (id.as_str(), *l));
-        let s = h
-            .stats()
-            .await
-            .map_err(|e| RpcError::new(ErrorKind::UnexpectedError, e.to_string()))?;
-        Ok(crate::objects::stats::to_kurento(&s, &kinds, element))
-    })))
+    let h = state_of(reg, id)?.handle.clone();
+    let fetch = async move { h.stats().await.map_err(|e| e.to_string()) };
+    super::stats::endpoint(reg, id, ty, fetch, super::stats::to_kurento)
 }
 
 /// Turns one media event of an endpoint into Kurento events and state.
@@ -352,18 +337,7 @@ pub(crate) fn on_media_event(reg: &mut Registry, key: ElementId, ev: WebRtcEvent
             }
             WebRtcEvent::ConnectionStateChanged { connected } => {
                 tracing::info!(endpoint = %id, connected, "connection state changed");
-                if connected != element.connected {
-                    let (old, new) = if connected {
-                        ("DISCONNECTED", "CONNECTED")
-                    } else {
-                        ("CONNECTED", "DISCONNECTED")
-                    };
-                    element.connected = connected;
-                    raise.push((
-                        "ConnectionStateChanged",
-                        json_map(json!({"oldState": old, "newState": new})),
-                    ));
-                }
+                raise.extend(base_rtp_endpoint::connection_changed(element, connected));
             }
             WebRtcEvent::DtlsStateChanged(s) => {
                 w.dtls = dtls_state_name(s);
@@ -373,19 +347,7 @@ pub(crate) fn on_media_event(reg: &mut Registry, key: ElementId, ev: WebRtcEvent
                 ));
             }
             WebRtcEvent::CodecNotNegotiated { kind, codec } => {
-                tracing::warn!(endpoint = %id, "{} codec {codec} not negotiated by this endpoint: not sent", kind_type(kind));
-                raise.push((
-                    "Error",
-                    json_map(json!({
-                        "description": format!(
-                            "{} arrives as {codec}, which this endpoint did not negotiate; this server \
-                             forwards without transcoding, so it is not sent",
-                            kind_type(kind)
-                        ),
-                        "errorCode": ErrorKind::UnsupportedMediaType.code(),
-                        "type": "UNSUPPORTED_MEDIA_TYPE",
-                    })),
-                ));
+                raise.push(base_rtp_endpoint::codec_not_negotiated(&id, kind, &codec));
             }
             WebRtcEvent::DataChannelOpened { id, .. } => {
                 raise.push(("DataChannelOpened", json_map(json!({"channelId": id}))));
@@ -393,12 +355,7 @@ pub(crate) fn on_media_event(reg: &mut Registry, key: ElementId, ev: WebRtcEvent
             WebRtcEvent::DataChannelClosed { id } => {
                 raise.push(("DataChannelClosed", json_map(json!({"channelId": id}))));
             }
-            WebRtcEvent::Closed => {
-                if element.media_connected {
-                    element.media_connected = false;
-                    raise.push(("MediaSessionTerminated", Map::new()));
-                }
-            }
+            WebRtcEvent::Closed => raise.extend(base_rtp_endpoint::media_ended(element)),
         }
     }
     for (name, f) in raise {
