@@ -48,24 +48,7 @@ skip() {
 
 # --- (a) system packages ---------------------------------------------------------------------
 install_system_packages() {
-  local missing=()
-  command -v chromium >/dev/null 2>&1 || missing+=(chromium)
-  command -v turnserver >/dev/null 2>&1 || missing+=(coturn)
-  command -v ffmpeg >/dev/null 2>&1 || missing+=(ffmpeg)
-  if [[ ${#missing[@]} -eq 0 ]]; then
-    echo "all present"
-    return 0
-  fi
-  local sudo=()
-  if [[ $(id -u) -ne 0 ]]; then
-    if command -v sudo >/dev/null 2>&1; then sudo=(sudo); else
-      echo "missing ${missing[*]} and not root" >&2
-      return 1
-    fi
-  fi
-  echo "installing: ${missing[*]}"
-  "${sudo[@]}" apt-get update -q &&
-    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
+  "$ROOT/scripts/system-packages.sh" test
 }
 
 # --- (f) npm dependencies ----------------------------------------------------------------------

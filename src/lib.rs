@@ -9,9 +9,11 @@
 //! - [`media`]: the media core: routes packets between endpoints without decoding (no JSON).
 //! - [`webrtc`]: the WebRTC adapter, the only code that uses str0m.
 //! - [`rtp`]: the RTP adapter (RtpEndpoint): plain RTP/AVP(F) and SDES-keyed SRTP.
+//! - [`gst_bridge`]: the GStreamer bridge (players, recorders), the only code that uses GStreamer.
 //! - [`server`]: wiring: listeners, media event pump, garbage collector.
 
 pub mod config;
+pub mod gst_bridge;
 pub mod media;
 pub mod objects;
 pub mod rpc;

@@ -66,6 +66,7 @@ async fn run(media: tokio::runtime::Handle) {
     for line in cfg.startup_summary().lines() {
         tracing::info!("{line}");
     }
+    kurento_media_server::gst_bridge::log_engine();
     let mut opts = setup::options(&cfg);
     opts.media_runtime = Some(media);
     if let Err(e) = server::start(opts).await {

@@ -41,6 +41,8 @@ pub struct ServerOptions {
     /// Where media tasks run; `None` = the runtime that calls [`start`].
     pub media_runtime: Option<tokio::runtime::Handle>,
     pub property_defaults: Vec<(&'static str, &'static str, serde_json::Value)>,
+    /// UriEndpoint.conf.ini `defaultPath`: the base of URIs without a scheme.
+    pub uri_default_path: String,
 }
 
 pub struct RunningServer {
@@ -128,6 +130,7 @@ pub async fn start(opts: ServerOptions) -> io::Result<RunningServer> {
         rtp: crate::objects::rtp_config(&webrtc),
         webrtc,
         property_defaults: opts.property_defaults,
+        uri_default_path: opts.uri_default_path.clone(),
         events: media_tx,
     });
     let dispatcher = Dispatcher::new(

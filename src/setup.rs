@@ -146,6 +146,11 @@ pub fn options(cfg: &Config) -> ServerOptions {
         shared_udp_port: w.shared_udp_port,
         media_runtime: None,
         property_defaults,
+        uri_default_path: cfg
+            .module_value("kurento.UriEndpoint.defaultPath")
+            .and_then(Value::as_str)
+            .unwrap_or(crate::objects::DEFAULT_URI_PATH)
+            .to_string(),
     }
 }
 

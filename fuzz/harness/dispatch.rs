@@ -53,6 +53,7 @@ pub fn run(data: &[u8]) {
             rtp: kurento_media_server::objects::rtp_config(&opts.webrtc),
             webrtc: opts.webrtc,
             property_defaults: opts.property_defaults,
+            uri_default_path: opts.uri_default_path,
             events: media_tx,
         });
         let d = Dispatcher::new(

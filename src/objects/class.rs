@@ -35,6 +35,8 @@ pub type Invoke =
 pub type Create = fn(&mut Registry, &NewObject) -> Result<Created, RpcError>;
 pub type HubRoute = fn(&Registry, &MediaObject, &ObjectId) -> Option<ObjectId>;
 pub type Stats = fn(&Registry, &ObjectId, Option<MediaType>) -> Result<Outcome, RpcError>;
+/// A setter with behaviour of its own (a seek): `None` lets the value be stored as usual.
+pub type Set = fn(&mut Registry, &ObjectId, &str, &Value) -> Option<Result<Outcome, RpcError>>;
 pub type Get = fn(&Registry, &MediaObject, &str, &ServerFacts) -> Option<Result<Outcome, RpcError>>;
 
 pub struct ClassBehaviour {
@@ -46,6 +48,8 @@ pub struct ClassBehaviour {
     pub get: Get,
     /// Builds the state of a new object of this class (or of a class deriving from it).
     pub create: Option<Create>,
+    /// Setters that act rather than store (the first class of the hierarchy that answers wins).
+    pub set: Option<Set>,
     /// A setter changed a property (any class of the object's hierarchy may care).
     pub property_changed: fn(&mut Registry, &ObjectId, &str, &Value),
     /// What the element does with media; the first class of the hierarchy that says wins.
@@ -88,6 +92,7 @@ impl ClassBehaviour {
         invoke: no_invoke,
         get: no_get,
         create: None,
+        set: None,
         property_changed: no_change,
         role: None,
         hub_route: None,
@@ -110,6 +115,9 @@ pub(super) static CLASSES: &[&ClassBehaviour] = &[
     &super::hub_port::CLASS,
     &super::dispatcher::CLASS,
     &super::dispatcher_one_to_many::CLASS,
+    &super::uri_endpoint::CLASS,
+    &super::player_endpoint::CLASS,
+    &super::recorder_endpoint::CLASS,
 ];
 
 pub(super) fn behaviour(class: &str) -> Option<&'static ClassBehaviour> {

@@ -1,6 +1,7 @@
 //! What the object model needs from the server: the media workers, adapter configuration, and
 //! the channel on which media sides report to the control plane.
 
+use crate::gst_bridge::UriEvent;
 use crate::media::{ElementId, GraphEvent};
 use crate::rtp::{RtpConfig, RtpEvent};
 use crate::webrtc::{EndpointConfig, WebRtcEvent};
@@ -16,6 +17,8 @@ pub enum ControlEvent {
     Rtp(ElementId, RtpEvent),
     /// Flow state from a pipeline's graph.
     Graph(GraphEvent),
+    /// A player or recorder (the GStreamer bridge).
+    Uri(ElementId, UriEvent),
 }
 
 pub struct MediaEnv {
@@ -29,10 +32,15 @@ pub struct MediaEnv {
     /// KMS property defaults that come from configuration rather than the kmd, by
     /// (class, property): e.g. WebRtcEndpoint stunServerAddress from WebRtcEndpoint.conf.ini.
     pub property_defaults: Vec<(&'static str, &'static str, Value)>,
+    /// UriEndpoint.conf.ini `defaultPath`: the base of player and recorder URIs without a scheme.
+    pub uri_default_path: String,
     /// Unbounded: what travels here is signalling and flow changes, a handful per endpoint and
     /// state change, never per packet.
     pub events: mpsc::UnboundedSender<ControlEvent>,
 }
+
+/// KMS's `defaultPath` when UriEndpoint.conf.ini does not set one.
+pub const DEFAULT_URI_PATH: &str = "file:///var/lib/kurento/";
 
 /// RTP endpoints take their address from the interfaces WebRTC gathers on (KMS's
 /// `networkInterfaces`; the first usable one), and ports, external address and MTU from the same

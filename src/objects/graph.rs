@@ -251,6 +251,11 @@ pub(super) fn flow_of(reg: &Registry, element: &ObjectId, ty: MediaType) -> (boo
     (flowing_in, flowing_out)
 }
 
+/// Whether media of type `ty` produced by some element reaches `element`'s input.
+pub(super) fn fed(reg: &Registry, element: &ObjectId, ty: MediaType) -> bool {
+    upstream(reg, element, ty, &mut HashSet::new()).is_some()
+}
+
 /// Every (source element, media type) → sink element route of a pipeline.
 pub(super) fn routes_of(reg: &Registry, pipeline: &ObjectId) -> Vec<Route> {
     let mut routes = Vec::new();

@@ -19,14 +19,17 @@ mod media_element;
 mod media_object;
 mod media_pipeline;
 mod pass_through;
+mod player_endpoint;
+mod recorder_endpoint;
 mod rtp_endpoint;
 mod sdp_endpoint;
 mod server_manager;
 pub(crate) mod stats;
 mod unimplemented;
+mod uri_endpoint;
 mod web_rtc_endpoint;
 
-pub use env::{rtp_config, ControlEvent, MediaEnv};
+pub use env::{rtp_config, ControlEvent, MediaEnv, DEFAULT_URI_PATH};
 pub use graph::Connection;
 pub use media_element::ElementMedia;
 
@@ -74,6 +77,11 @@ pub const EMITTED_EVENTS: &[&str] = &[
     "DataChannelClosed",
     "DataChannelClose",
     "OnDataChannelClosed",
+    "UriEndpointStateChanged",
+    "EndOfStream",
+    "Recording",
+    "Paused",
+    "Stopped",
 ];
 
 /// An event raised by an object, before it is fanned out to subscribers under its names.
@@ -513,6 +521,12 @@ impl Registry {
             }
             _ => {}
         }
+        let class = self.require(id)?.class.name.clone();
+        if let Some(done) =
+            class::hierarchy(&class).find_map(|b| b.set.and_then(|f| f(self, id, prop, &v)))
+        {
+            return done;
+        }
         let class = match self.objects.get_mut(id) {
             Some(o) => {
                 o.props.insert(prop.to_string(), v.clone());
@@ -551,6 +565,7 @@ pub fn on_media_event(reg: &mut Registry, ev: ControlEvent) {
         ControlEvent::WebRtc(id, e) => web_rtc_endpoint::on_media_event(reg, id, e),
         ControlEvent::Graph(e) => media_element::on_graph_event(reg, e),
         ControlEvent::Rtp(id, e) => rtp_endpoint::on_event(reg, id, e),
+        ControlEvent::Uri(id, e) => uri_endpoint::on_event(reg, id, e),
     }
 }
 

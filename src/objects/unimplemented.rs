@@ -5,9 +5,6 @@ use kurento_protocol::{ErrorKind, RpcError};
 /// Why a class's methods are not available, in words a Kurento user can act on.
 fn reason(class: &str) -> &'static str {
     match class {
-        "PlayerEndpoint" | "RecorderEndpoint" | "UriEndpoint" => {
-            "file and URI media (player/recorder) is not built yet"
-        }
         "HttpEndpoint" | "HttpPostEndpoint" => "HTTP media endpoints are not built yet",
         "Composite" | "Mixer" | "AlphaBlending" => {
             "mixing needs decoding, and this server forwards packets without decoding"

@@ -1,0 +1,267 @@
+'use strict';
+// PlayerEndpoint and RecorderEndpoint through the unmodified clients, on media files the test makes
+// with ffmpeg and checks with ffprobe (a recording passes only when ffprobe reads the streams the
+// profile holds and ffmpeg decodes its frames). A player feeds a recorder in one pipeline, so the
+// whole path (demux, RTP into the graph, paced output, depayload, mux) is exercised without peers.
+
+const { describe, it, before, after } = require('node:test');
+const assert = require('node:assert/strict');
+const { execFileSync } = require('node:child_process');
+const fs = require('node:fs');
+const http = require('node:http');
+const net = require('node:net');
+const os = require('node:os');
+const path = require('node:path');
+const { useServer } = require('../lib/server');
+const { VERSIONS, connect, closeClient } = require('../lib/clients');
+const { sleep, within, rejectsWithCode, viaCallback } = require('../lib/util');
+
+const server = useServer();
+const DIR = fs.mkdtempSync(path.join(os.tmpdir(), 'kms-player-recorder-'));
+const SECONDS = 4;
+const FPS = 30;
+
+function ffmpeg(...args) {
+  execFileSync('ffmpeg', ['-v', 'error', '-y', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+}
+
+/** The test media: a moving test pattern with a tone, 320x240@30, SECONDS long. */
+function makeMedia() {
+  const src = ['-f', 'lavfi', '-i', `testsrc=size=320x240:rate=${FPS}`, '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000', '-t', String(SECONDS), '-pix_fmt', 'yuv420p'];
+  const webm = path.join(DIR, 'in.webm');
+  ffmpeg(...src, '-c:v', 'libvpx', '-deadline', 'realtime', '-cpu-used', '8', '-b:v', '600k', '-g', String(FPS), '-c:a', 'libopus', '-ac', '2', webm);
+  const mp4 = path.join(DIR, 'in.mp4');
+  ffmpeg(...src, '-c:v', 'libx264', '-preset', 'ultrafast', '-profile:v', 'baseline', '-g', String(FPS), '-c:a', 'aac', mp4);
+  const text = path.join(DIR, 'not-media.webm');
+  fs.writeFileSync(text, 'this is not a media file\n'.repeat(200));
+  return { webm, mp4, text };
+}
+
+/** ffprobe's view of a file: streams by type (codec name) and duration in seconds. */
+function probe(file) {
+  const out = execFileSync('ffprobe', ['-v', 'error', '-show_entries', 'stream=codec_type,codec_name:format=duration', '-of', 'json', file]);
+  const j = JSON.parse(out);
+  const streams = {};
+  for (const s of j.streams || []) streams[s.codec_type] = s.codec_name;
+  return { streams, duration: Number(j.format && j.format.duration) };
+}
+
+/** Frames ffmpeg decodes from the file's video. */
+function decodedFrames(file) {
+  const out = execFileSync('ffprobe', ['-v', 'error', '-count_frames', '-select_streams', 'v:0', '-show_entries', 'stream=nb_read_frames', '-of', 'csv=p=0', file]);
+  return Number(String(out).trim().split(/\s+/)[0]);
+}
+
+function once(obj, event, ms, what) {
+  return within(ms, new Promise((resolve) => obj.once(event, resolve)), what || event);
+}
+
+let media;
+before(() => {
+  media = makeMedia();
+});
+
+for (const v of VERSIONS) {
+  describe(`${v.name} PlayerEndpoint and RecorderEndpoint`, () => {
+    let client;
+    let pipeline;
+    before(async () => {
+      client = await connect(v.pkg, server.url);
+    });
+    after(async () => {
+      closeClient(client);
+    });
+
+    /** Plays `uri` into a recorder of `profile` until the player's EndOfStream; returns the file. */
+    async function playIntoRecorder(uri, profile, { useEncodedMedia = false, name } = {}) {
+      pipeline = await client.create('MediaPipeline');
+      const out = path.join(DIR, `v${v.major}`, `${name || profile}.rec`);
+      const player = await pipeline.create('PlayerEndpoint', { uri, useEncodedMedia });
+      const recorder = await pipeline.create('RecorderEndpoint', { uri: `file://${out}`, mediaProfile: profile });
+      await player.connect(recorder);
+      const states = [];
+      recorder.on('UriEndpointStateChanged', (e) => states.push(e.state));
+      const recording = once(recorder, 'Recording', 8000, `${profile}: Recording`);
+      const eos = once(player, 'EndOfStream', (SECONDS + 8) * 1000, `${profile}: EndOfStream`);
+      const errors = [];
+      player.on('Error', (e) => errors.push(e));
+      recorder.on('Error', (e) => errors.push(e));
+      await recorder.record();
+      await player.play();
+      await recording;
+      await eos;
+      const stopped = once(recorder, 'Stopped', 12000, `${profile}: Stopped`);
+      await within(12000, recorder.stopAndWait(), `${profile}: stopAndWait`);
+      await stopped;
+      assert.deepEqual(errors, [], `${profile}: no Error events`);
+      assert.deepEqual(states, ['START', 'STOP'], `${profile}: UriEndpointStateChanged`);
+      await pipeline.release();
+      return out;
+    }
+
+    it('records a played WEBM file as received: VP8 + Opus, the played duration, every frame decodable', async () => {
+      const file = await playIntoRecorder(`file://${media.webm}`, 'WEBM');
+      const p = probe(file);
+      assert.deepEqual(p.streams, { video: 'vp8', audio: 'opus' }, JSON.stringify(p));
+      assert.ok(Math.abs(p.duration - SECONDS) < 0.4, `duration ${p.duration} s, played ${SECONDS} s`);
+      const frames = decodedFrames(file);
+      assert.ok(frames >= SECONDS * FPS * 0.9, `decoded ${frames} frames of ${SECONDS * FPS}`);
+    });
+
+    if (v.major === 7) {
+      // One client generation covers the profile table; the wire calls are the same.
+      const table = [
+        ['MP4', { video: 'h264', audio: 'aac' }],
+        ['MKV', { video: 'vp8', audio: 'opus' }],
+        ['FLV', { video: 'h264', audio: 'aac' }],
+        ['WEBM_AUDIO_ONLY', { audio: 'opus' }],
+        ['WEBM_VIDEO_ONLY', { video: 'vp8' }],
+        ['MKV_VIDEO_ONLY', { video: 'vp8' }],
+        ['MP4_AUDIO_ONLY', { audio: 'aac' }],
+        ['MP4_VIDEO_ONLY', { video: 'h264' }],
+        ['JPEG_VIDEO_ONLY', { video: 'mjpeg' }],
+      ];
+      for (const [profile, streams] of table) {
+        it(`records the ${profile} profile: ${JSON.stringify(streams)}`, async () => {
+          const file = await playIntoRecorder(`file://${media.webm}`, profile);
+          const p = probe(file);
+          assert.deepEqual(p.streams, streams, JSON.stringify(p));
+          if (streams.video) {
+            const frames = decodedFrames(file);
+            assert.ok(frames >= SECONDS * FPS * 0.8, `${profile}: decoded ${frames} frames`);
+          }
+        });
+      }
+
+      it('passes H.264 through untouched with useEncodedMedia into MP4', async () => {
+        const file = await playIntoRecorder(`file://${media.mp4}`, 'MP4', { useEncodedMedia: true, name: 'encoded-mp4' });
+        const p = probe(file);
+        assert.deepEqual(p.streams, { video: 'h264', audio: 'aac' }, JSON.stringify(p));
+        assert.ok(decodedFrames(file) >= SECONDS * FPS * 0.9);
+      });
+    }
+
+    it('answers KURENTO_SPLIT_RECORDER and unsupported URI schemes as KMS: an illegal-param error', async () => {
+      pipeline = await client.create('MediaPipeline');
+      await rejectsWithCode(pipeline.create('RecorderEndpoint', { uri: `file://${DIR}/x.ksr`, mediaProfile: 'KURENTO_SPLIT_RECORDER' }), 40107);
+      await rejectsWithCode(pipeline.create('PlayerEndpoint', { uri: 'gopher://127.0.0.1/x' }), 40107);
+      await rejectsWithCode(pipeline.create('RecorderEndpoint', { uri: 'file://relative/x.webm' }), 40107);
+      await pipeline.release();
+    });
+
+    it('raises Error within 5 s for a missing file, a refused or unknown host, and a file that is not media', async () => {
+      const refused = await new Promise((resolve) => {
+        const s = net.createServer();
+        s.listen(0, '127.0.0.1', () => {
+          const { port } = s.address();
+          s.close(() => resolve(port));
+        });
+      });
+      const cases = [
+        ['missing file', `file://${DIR}/does-not-exist.webm`, 'INVALID_URI'],
+        ['refused host', `http://127.0.0.1:${refused}/a.webm`, 'INVALID_URI'],
+        ['unresolvable host', 'http://no-such-host.invalid/a.webm', 'INVALID_URI'],
+        ['not a media file', `file://${media.text}`, 'INVALID_MEDIA'],
+      ];
+      pipeline = await client.create('MediaPipeline');
+      for (const [what, uri, type] of cases) {
+        const player = await pipeline.create('PlayerEndpoint', { uri });
+        const t0 = Date.now();
+        const error = once(player, 'Error', 5000, `${what}: Error event`);
+        await player.play();
+        const e = await error;
+        assert.equal(e.type, type, `${what}: ${JSON.stringify(e)}`);
+        assert.ok(e.description.length > 0);
+        process.stdout.write(`${v.name} ${what}: ${type} after ${Date.now() - t0} ms\n`);
+        await player.release();
+      }
+      await pipeline.release();
+    });
+
+    it('plays over HTTP, reports videoInfo and position, and seeks', async () => {
+      const body = fs.readFileSync(media.webm);
+      // As a real server: byte ranges, so the player can seek.
+      const srv = http.createServer((req, res) => {
+        const m = /^bytes=(\d+)-(\d*)$/.exec(req.headers.range || '');
+        if (!m) {
+          res.writeHead(200, { 'Content-Type': 'video/webm', 'Content-Length': body.length, 'Accept-Ranges': 'bytes' });
+          return res.end(body);
+        }
+        const start = Number(m[1]);
+        const end = m[2] ? Math.min(Number(m[2]), body.length - 1) : body.length - 1;
+        res.writeHead(206, {
+          'Content-Type': 'video/webm', 'Accept-Ranges': 'bytes',
+          'Content-Range': `bytes ${start}-${end}/${body.length}`, 'Content-Length': end - start + 1,
+        });
+        res.end(body.subarray(start, end + 1));
+      });
+      await new Promise((r) => srv.listen(0, '127.0.0.1', r));
+      try {
+        pipeline = await client.create('MediaPipeline');
+        const player = await pipeline.create('PlayerEndpoint', { uri: `http://127.0.0.1:${srv.address().port}/in.webm` });
+        const recorder = await pipeline.create('RecorderEndpoint', { uri: `file://${DIR}/v${v.major}/http.webm` });
+        await player.connect(recorder);
+        await recorder.record();
+        const eos = once(player, 'EndOfStream', 15000);
+        await player.play();
+        await sleep(1000);
+        const info = await player.getVideoInfo();
+        assert.equal(info.isSeekable, true, JSON.stringify(info));
+        assert.ok(Math.abs(info.duration - SECONDS * 1000) < 200, JSON.stringify(info));
+        const pos = await player.getPosition();
+        assert.ok(pos > 300 && pos < 2500, `position ${pos} ms after 1 s`);
+        await viaCallback(player, 'setPosition', 3000);
+        await sleep(200);
+        const after = await player.getPosition();
+        // A seek lands on the keyframe at or before the target (one per second here); without
+        // the seek the position would be about 1.3 s.
+        assert.ok(after >= 1950, `position ${after} ms after seeking to 3000`);
+        await eos;
+        await recorder.stopAndWait();
+        const p = probe(`${DIR}/v${v.major}/http.webm`);
+        assert.deepEqual(p.streams, { video: 'vp8', audio: 'opus' });
+        await pipeline.release();
+      } finally {
+        srv.close();
+      }
+    });
+
+    it('leaves paused time out of the recording, and a released recorder leaves a playable file', async () => {
+      pipeline = await client.create('MediaPipeline');
+      const file = path.join(DIR, `v${v.major}`, 'paused.webm');
+      const player = await pipeline.create('PlayerEndpoint', { uri: `file://${media.webm}` });
+      const recorder = await pipeline.create('RecorderEndpoint', { uri: `file://${file}` });
+      await player.connect(recorder);
+      const paused = once(recorder, 'Paused', 5000);
+      await recorder.record();
+      await player.play();
+      await sleep(1000);
+      await recorder.pause();
+      await paused;
+      assert.equal(await recorder.getState(), 'PAUSE');
+      await sleep(1500);
+      await recorder.record();
+      await sleep(1000);
+      await recorder.release();
+      await eventually(() => fs.existsSync(file) && probe(file).duration > 0, 10000, 'finalised file');
+      const p = probe(file);
+      assert.deepEqual(p.streams, { video: 'vp8', audio: 'opus' });
+      assert.ok(p.duration > 1.5 && p.duration < 2.7, `recorded about 2 s of 3.5, got ${p.duration}`);
+      assert.ok(decodedFrames(file) > 30);
+      await pipeline.release();
+    });
+  });
+}
+
+async function eventually(fn, ms, what) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    try {
+      if (await fn()) return;
+    } catch {
+      // not yet
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(100);
+  }
+}
