@@ -43,6 +43,8 @@ pub struct ServerOptions {
     pub property_defaults: Vec<(&'static str, &'static str, serde_json::Value)>,
     /// UriEndpoint.conf.ini `defaultPath`: the base of URIs without a scheme.
     pub uri_default_path: String,
+    /// `mediaServer.resources.transcoding`.
+    pub transcoding: bool,
 }
 
 pub struct RunningServer {
@@ -131,6 +133,7 @@ pub async fn start(opts: ServerOptions) -> io::Result<RunningServer> {
         webrtc,
         property_defaults: opts.property_defaults,
         uri_default_path: opts.uri_default_path.clone(),
+        transcoding: opts.transcoding,
         events: media_tx,
     });
     let dispatcher = Dispatcher::new(

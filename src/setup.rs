@@ -151,6 +151,7 @@ pub fn options(cfg: &Config) -> ServerOptions {
             .and_then(Value::as_str)
             .unwrap_or(crate::objects::DEFAULT_URI_PATH)
             .to_string(),
+        transcoding: cfg.resources.transcoding,
     }
 }
 

@@ -167,14 +167,21 @@ async fn packets_of_a_codec_b_did_not_negotiate_are_dropped() {
         .iter()
         .filter(|e| matches!(e, WebRtcEvent::CodecNotNegotiated { .. }))
         .collect();
-    assert_eq!(
-        mismatches,
-        vec![&WebRtcEvent::CodecNotNegotiated {
+    match mismatches.as_slice() {
+        [WebRtcEvent::CodecNotNegotiated {
             kind: MediaKind::Video,
-            codec: "VP8".into()
-        }],
-        "the sink must report the mismatch exactly once"
-    );
+            codec,
+            accepts,
+        }] => {
+            assert_eq!(codec, "VP8");
+            // What it sends instead: the codec a transcoder must make.
+            assert!(
+                accepts.iter().all(|c| c.name.as_ref() != "VP8") && !accepts.is_empty(),
+                "{accepts:?}"
+            );
+        }
+        other => panic!("the sink must report the mismatch exactly once: {other:?}"),
+    }
     let sb = b.handle.stats().await.unwrap();
     assert_eq!(sb.video.packets_sent, 0);
     assert!(sb.audio.packets_sent >= 18);
@@ -200,10 +207,11 @@ async fn a_flow_that_stops_is_reported_and_its_return_too() {
         |l| l[0].peer.connected,
     )
     .await;
-    let flow = |producing| GraphEvent::Producing {
+    let flow = |producing: bool| GraphEvent::Producing {
         element: key,
         media: MediaType::Audio,
         producing,
+        codec: producing.then(|| "opus".into()),
     };
     let mut seen = Vec::new();
     let mut i = 0;

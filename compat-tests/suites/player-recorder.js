@@ -6,8 +6,9 @@
 
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const { execFileSync } = require('node:child_process');
+const { execFileSync, spawn } = require('node:child_process');
 const fs = require('node:fs');
+const dgram = require('node:dgram');
 const http = require('node:http');
 const net = require('node:net');
 const os = require('node:os');
@@ -226,6 +227,103 @@ for (const v of VERSIONS) {
       }
     });
 
+    it('plays a live RTSP camera (networkCache) into a recorder, decoded and re-encoded to VP8, and passes its H.264 through', async () => {
+      const port = await new Promise((resolve) => {
+        const s = net.createServer();
+        s.listen(0, '127.0.0.1', () => {
+          const { port: p } = s.address();
+          s.close(() => resolve(p));
+        });
+      });
+      const rtsp = spawn('/usr/bin/python3', [path.join(__dirname, '..', 'lib', 'rtsp-server.py'), String(port)], { stdio: ['ignore', 'pipe', 'inherit'] });
+      try {
+        await within(10000, new Promise((resolve, reject) => {
+          rtsp.stdout.on('data', (d) => String(d).includes('ready') && resolve());
+          rtsp.once('exit', (code) => reject(new Error(`RTSP server exited (${code})`)));
+        }), 'RTSP server start');
+        for (const [useEncodedMedia, profile, streams] of [[false, 'WEBM', { video: 'vp8', audio: 'opus' }], [true, 'MP4', { video: 'h264', audio: 'aac' }]]) {
+          pipeline = await client.create('MediaPipeline');
+          const file = path.join(DIR, `v${v.major}`, `rtsp-${profile}.rec`);
+          const player = await pipeline.create('PlayerEndpoint', { uri: `rtsp://127.0.0.1:${port}/cam`, networkCache: 200, useEncodedMedia });
+          const recorder = await pipeline.create('RecorderEndpoint', { uri: `file://${file}`, mediaProfile: profile });
+          await player.connect(recorder);
+          const errors = [];
+          player.on('Error', (e) => errors.push(e));
+          const recording = once(recorder, 'Recording', 8000, 'Recording from RTSP');
+          await recorder.record();
+          await player.play();
+          await recording;
+          await sleep(3000);
+          await recorder.stopAndWait();
+          await pipeline.release();
+          assert.deepEqual(errors, []);
+          const p = probe(file);
+          assert.deepEqual(p.streams, streams, `${profile}: ${JSON.stringify(p)}`);
+          const frames = decodedFrames(file);
+          assert.ok(frames >= 60, `${profile}: decoded ${frames} frames of about 90`);
+        }
+      } finally {
+        rtsp.kill('SIGKILL');
+      }
+    });
+
+    it('transcodes a VP8 source once for two H.264-only sinks, whose ffmpeg receivers decode H.264', async () => {
+      pipeline = await client.create('MediaPipeline');
+      const player = await pipeline.create('PlayerEndpoint', { uri: `file://${media.webm}` });
+      const states = [];
+      player.on('MediaTranscodingStateChanged', (e) => states.push(`${e.mediaType}:${e.state}`));
+      const receivers = [];
+      for (let i = 0; i < 2; i++) {
+        const port = await freeRtpPair();
+        const offer = [
+          'v=0', 'o=- 0 0 IN IP4 127.0.0.1', 's=ffmpeg', 'c=IN IP4 127.0.0.1', 't=0 0',
+          `m=video ${port} RTP/AVP 96`, 'a=rtpmap:96 H264/90000', 'a=fmtp:96 packetization-mode=1', 'a=recvonly', '',
+        ].join('\r\n');
+        const ep = await pipeline.create('RtpEndpoint');
+        const answer = await ep.processOffer(offer);
+        assert.match(answer, /a=rtpmap:96 H264\/90000/, answer);
+        const sdpFile = path.join(DIR, `v${v.major}-h264-${i}.sdp`);
+        fs.writeFileSync(sdpFile, offer);
+        const child = spawn('ffmpeg', ['-v', 'error', '-protocol_whitelist', 'file,udp,rtp', '-i', sdpFile, '-frames:v', '30', '-f', 'framemd5', '-'], { stdio: ['ignore', 'pipe', 'pipe'] });
+        let out = '';
+        child.stdout.on('data', (d) => { out += d; });
+        const done = new Promise((resolve) => child.once('exit', (code) => resolve({ code, frames: out.split('\n').filter((l) => /^0,/.test(l)).length })));
+        receivers.push({ ep, child, done });
+        await player.connect(ep, 'VIDEO');
+      }
+      await sleep(300);
+      await player.play();
+      try {
+        const results = await within(15000, Promise.all(receivers.map((r) => r.done)), 'ffmpeg receivers decoding 30 H.264 frames');
+        for (const r of results) assert.deepEqual(r, { code: 0, frames: 30 });
+        assert.equal(await player.isMediaTranscoding('VIDEO'), true);
+        assert.deepEqual(states, ['VIDEO:TRANSCODING'], 'one transcoder shared by both sinks');
+      } finally {
+        for (const r of receivers) r.child.kill('SIGKILL');
+      }
+      await pipeline.release();
+    });
+
+    it('setVideoFormat forces H.264 on what leaves a VP8 player: an MKV recorder gets H.264', async () => {
+      pipeline = await client.create('MediaPipeline');
+      const file = path.join(DIR, `v${v.major}`, 'forced-h264.mkv');
+      const player = await pipeline.create('PlayerEndpoint', { uri: `file://${media.webm}` });
+      const recorder = await pipeline.create('RecorderEndpoint', { uri: `file://${file}`, mediaProfile: 'MKV_VIDEO_ONLY' });
+      await viaCallback(player, 'setVideoFormat', { codec: 'H264', framerate: { numerator: 30, denominator: 1 } });
+      await player.connect(recorder);
+      const transcoding = once(player, 'MediaTranscodingStateChanged', 8000);
+      const eos = once(player, 'EndOfStream', 15000);
+      await recorder.record();
+      await player.play();
+      assert.equal((await transcoding).state, 'TRANSCODING');
+      await eos;
+      await recorder.stopAndWait();
+      await pipeline.release();
+      const p = probe(file);
+      assert.deepEqual(p.streams, { video: 'h264' }, JSON.stringify(p));
+      assert.ok(decodedFrames(file) >= SECONDS * FPS * 0.8);
+    });
+
     it('leaves paused time out of the recording, and a released recorder leaves a playable file', async () => {
       pipeline = await client.create('MediaPipeline');
       const file = path.join(DIR, `v${v.major}`, 'paused.webm');
@@ -251,6 +349,30 @@ for (const v of VERSIONS) {
       await pipeline.release();
     });
   });
+}
+
+function bindUdp(port) {
+  return new Promise((resolve) => {
+    const sock = dgram.createSocket('udp4');
+    sock.once('error', () => resolve(null));
+    sock.bind(port, '127.0.0.1', () => resolve(sock));
+  });
+}
+
+/** A free even UDP port on 127.0.0.1 whose odd neighbour is free too (ffmpeg puts RTCP there). */
+async function freeRtpPair() {
+  for (let i = 0; i < 100; i++) {
+    const a = await bindUdp(0);
+    if (!a) continue;
+    const { port } = a.address();
+    const b = port % 2 === 0 && port < 65535 ? await bindUdp(port + 1) : null;
+    await new Promise((r) => a.close(r));
+    if (b) {
+      await new Promise((r) => b.close(r));
+      return port;
+    }
+  }
+  throw new Error('no free even/odd UDP port pair on 127.0.0.1');
 }
 
 async function eventually(fn, ms, what) {

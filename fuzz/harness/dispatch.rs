@@ -54,6 +54,7 @@ pub fn run(data: &[u8]) {
             webrtc: opts.webrtc,
             property_defaults: opts.property_defaults,
             uri_default_path: opts.uri_default_path,
+            transcoding: opts.transcoding,
             events: media_tx,
         });
         let d = Dispatcher::new(

@@ -187,6 +187,9 @@ pub struct ResourcesConfig {
     pub kill_limit: Option<f64>,
     /// `limits.*`: our own extension; KMS has none of these.
     pub limits: Limits,
+    /// `transcoding` (our extension, default true): when false, a sink that cannot take its
+    /// source's codec gets an Error event instead of a transcoder.
+    pub transcoding: bool,
 }
 
 /// `mediaServer.resources.limits` (not in KMS): past each, a request gets 40009
@@ -344,6 +347,7 @@ impl Default for ResourcesConfig {
             exception_limit: 0.8,
             kill_limit: None,
             limits: Limits::default(),
+            transcoding: true,
         }
     }
 }
@@ -843,6 +847,9 @@ fn resources_config(tree: &ConfigTree) -> Result<ResourcesConfig, ConfigError> {
             .fraction(&k("exceptionLimit"))?
             .unwrap_or(defaults.exception_limit),
         kill_limit: tree.fraction(&k("killLimit"))?,
+        transcoding: tree
+            .boolean(&k("transcoding"))?
+            .unwrap_or(defaults.transcoding),
         limits: {
             let d = defaults.limits;
             let n = |name: &str, default: usize| -> Result<usize, ConfigError> {

@@ -12,6 +12,7 @@
 pub mod player;
 pub mod recorder;
 mod rtp;
+pub mod transcoder;
 pub mod uri;
 
 use gst::prelude::*;

@@ -424,7 +424,7 @@ fn push(r: &mut Running, p: RtpPacket, paused: Duration) -> Result<(), String> {
         since.as_nanos() as u64,
     );
     b.src
-        .push_buffer(rtpbuf::to_buffer(&p, pts))
+        .push_buffer(rtpbuf::to_buffer(&p, Some(pts)))
         .map(|_| ())
         .map_err(|e| format!("appsrc refused a buffer: {e:?}"))
 }

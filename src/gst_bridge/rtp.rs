@@ -69,8 +69,9 @@ pub(super) fn caps_of(kind: MediaKind, c: &CodecId, pt: u8) -> Option<gst::Caps>
     )
 }
 
-/// A graph packet as the RTP buffer an appsrc takes (header extensions are per hop: dropped).
-pub(super) fn to_buffer(p: &RtpPacket, pts_ns: u64) -> gst::Buffer {
+/// A graph packet as the RTP buffer an appsrc takes (header extensions are per hop: dropped);
+/// without `pts_ns` the appsrc stamps it.
+pub(super) fn to_buffer(p: &RtpPacket, pts_ns: Option<u64>) -> gst::Buffer {
     let bytes = wire::write_rtp(
         p.payload_type,
         p.marker,
@@ -80,8 +81,8 @@ pub(super) fn to_buffer(p: &RtpPacket, pts_ns: u64) -> gst::Buffer {
         &p.payload,
     );
     let mut buf = gst::Buffer::from_mut_slice(bytes);
-    if let Some(b) = buf.get_mut() {
-        b.set_pts(gst::ClockTime::from_nseconds(pts_ns));
+    if let (Some(b), Some(ns)) = (buf.get_mut(), pts_ns) {
+        b.set_pts(gst::ClockTime::from_nseconds(ns));
     }
     buf
 }

@@ -20,6 +20,8 @@ pub enum GraphEvent {
         element: ElementId,
         media: MediaType,
         producing: bool,
+        /// The codec it started producing (None when it stops).
+        codec: Option<Arc<str>>,
     },
 }
 
@@ -154,10 +156,12 @@ async fn run(
                     element,
                     media,
                     producing,
+                    codec,
                 } => report(GraphEvent::Producing {
                     element,
                     media,
                     producing,
+                    codec,
                 }),
                 Output::Close(e) => {
                     if let Some(p) = ports.remove(&e) {

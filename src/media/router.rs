@@ -62,6 +62,8 @@ pub enum Output {
         element: ElementId,
         media: MediaType,
         producing: bool,
+        /// The codec it started producing (None when it stops).
+        codec: Option<Arc<str>>,
     },
     /// The element left the pipeline: close its media side.
     Close(ElementId),
@@ -136,7 +138,7 @@ impl Router {
             if let Some(p) = self.sources.get_mut(&key) {
                 p.flowing = false;
             }
-            self.producing(key, false);
+            self.producing(key, None);
         }
         if now >= self.next_refresh {
             self.next_refresh = now + bitrate::REFRESH;
@@ -174,11 +176,12 @@ impl Router {
         }
     }
 
-    fn producing(&mut self, pad: PadId, on: bool) {
+    fn producing(&mut self, pad: PadId, codec: Option<Arc<str>>) {
         self.out.push_back(Output::Producing {
             element: pad.element,
             media: pad.media,
-            producing: on,
+            producing: codec.is_some(),
+            codec,
         });
     }
 
@@ -268,7 +271,7 @@ impl Router {
                 let sinks = pad.sinks.clone();
                 if !pad.flowing {
                     pad.flowing = true;
-                    self.producing(PadId::new(e, media), true);
+                    self.producing(PadId::new(e, media), Some(pkt.codec.name.clone()));
                 }
                 if !sinks.is_empty() {
                     self.out.push_back(Output::Rtp { pkt, sinks });
@@ -633,10 +636,11 @@ mod tests {
         let t0 = Instant::now();
         let [src, sink] = ids();
         let mut r = router(t0, &[src, sink]);
-        let producing = |on| Output::Producing {
+        let producing = |on: bool| Output::Producing {
             element: src,
             media: MediaType::Audio,
             producing: on,
+            codec: on.then(|| "opus".into()),
         };
         let flows = |out: Vec<Output>| -> Vec<Output> {
             out.into_iter()

@@ -3,8 +3,8 @@
 
 use super::class::ClassBehaviour;
 use super::{ElementMedia, MediaObject, Outcome, Registry, ServerFacts};
-use crate::media::{MediaKind, MediaType};
-use kurento_protocol::{ErrorKind, ObjectId, RpcError};
+use crate::media::MediaKind;
+use kurento_protocol::{ObjectId, RpcError};
 use serde_json::{json, Map, Value};
 
 fn invoke(
@@ -83,20 +83,14 @@ pub(super) fn media_ended(e: &mut ElementMedia) -> Option<Raised> {
     Some(("MediaSessionTerminated", Map::new()))
 }
 
-/// Media arrives for sending in a codec the endpoint did not negotiate: it is not sent (never
-/// transcoded), and the application is told so once per kind and codec.
-pub(super) fn codec_not_negotiated(id: &ObjectId, kind: MediaKind, codec: &str) -> Raised {
-    let t = MediaType::from(kind).as_str();
-    tracing::warn!(endpoint = %id, "{t} codec {codec} not negotiated by this endpoint: not sent");
-    (
-        "Error",
-        fields(json!({
-            "description": format!(
-                "{t} arrives as {codec}, which this endpoint did not negotiate; this server \
-                 forwards without transcoding, so it is not sent"
-            ),
-            "errorCode": ErrorKind::UnsupportedMediaType.code(),
-            "type": "UNSUPPORTED_MEDIA_TYPE",
-        })),
-    )
+/// Media arrives for sending in a codec the endpoint did not negotiate: it is transcoded to one it
+/// takes (see [`super::transcoding`]), or the application is told why not, once per kind and codec.
+pub(super) fn codec_not_negotiated(
+    reg: &mut Registry,
+    id: &ObjectId,
+    kind: MediaKind,
+    codec: &str,
+    accepts: &[crate::media::CodecId],
+) -> Option<Raised> {
+    super::transcoding::on_codec_mismatch(reg, id, kind, codec, accepts).map(|f| ("Error", f))
 }

@@ -34,6 +34,8 @@ pub struct MediaEnv {
     pub property_defaults: Vec<(&'static str, &'static str, Value)>,
     /// UriEndpoint.conf.ini `defaultPath`: the base of player and recorder URIs without a scheme.
     pub uri_default_path: String,
+    /// Transcode for sinks that cannot take their source's codec (`resources.transcoding`).
+    pub transcoding: bool,
     /// Unbounded: what travels here is signalling and flow changes, a handful per endpoint and
     /// state change, never per packet.
     pub events: mpsc::UnboundedSender<ControlEvent>,

@@ -2,6 +2,7 @@
 //! that graph into packet routes between real media endpoints (through PassThrough, filters,
 //! HubPorts and dispatchers), which is all the media core needs to know.
 
+use super::transcoding::Hop;
 use super::Registry;
 pub use crate::media::MediaType;
 use crate::media::Route;
@@ -253,7 +254,12 @@ pub(super) fn flow_of(reg: &Registry, element: &ObjectId, ty: MediaType) -> (boo
 
 /// Whether media of type `ty` produced by some element reaches `element`'s input.
 pub(super) fn fed(reg: &Registry, element: &ObjectId, ty: MediaType) -> bool {
-    upstream(reg, element, ty, &mut HashSet::new()).is_some()
+    source_of(reg, element, ty).is_some()
+}
+
+/// The element producing the media of type `ty` that reaches `element`'s input.
+pub(super) fn source_of(reg: &Registry, element: &ObjectId, ty: MediaType) -> Option<ObjectId> {
+    upstream(reg, element, ty, &mut HashSet::new())
 }
 
 /// Every (source element, media type) → sink element route of a pipeline.
@@ -269,8 +275,21 @@ pub(super) fn routes_of(reg: &Registry, pipeline: &ObjectId) -> Vec<Route> {
         for ty in MediaType::ALL {
             if let Some(src) = upstream(reg, &obj.id, ty, &mut HashSet::new()) {
                 if let Some(s) = reg.get(&src).and_then(|o| o.element.as_ref()) {
+                    // Through a transcoder when the sink cannot take what the source makes.
+                    let last_hop = match reg.transcoders.hop(reg, &obj.id, ty, &src) {
+                        Hop::Through(t) => {
+                            routes.push(Route {
+                                source: s.id,
+                                media: ty,
+                                sink: t,
+                            });
+                            t
+                        }
+                        Hop::Direct => s.id,
+                        Hop::Hold => continue,
+                    };
                     routes.push(Route {
-                        source: s.id,
+                        source: last_hop,
                         media: ty,
                         sink: sink.id,
                     });

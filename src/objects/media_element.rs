@@ -18,6 +18,8 @@ pub struct ElementMedia {
     port: Arc<dyn ElementPort>,
     /// The element produces media of each type (received from its peer, or made).
     pub producing: [bool; 3],
+    /// The codec it last started producing, per type.
+    pub produced_codec: [Option<Arc<str>>; 3],
     /// BaseRtpEndpoint `mediaState`: CONNECTED once media has arrived.
     pub media_connected: bool,
     /// BaseRtpEndpoint `connectionState`: the transport is up.
@@ -43,6 +45,7 @@ impl ElementMedia {
             pipeline: pipeline.clone(),
             port,
             producing: [false; 3],
+            produced_codec: [None, None, None],
             media_connected: false,
             connected: false,
             sdp: None,
@@ -91,6 +94,7 @@ pub(super) fn on_graph_event(reg: &mut Registry, ev: GraphEvent) {
         element,
         media,
         producing,
+        codec,
     } = ev;
     let Some(id) = reg.endpoints.get(&element).cloned() else {
         return;
@@ -102,6 +106,10 @@ pub(super) fn on_graph_event(reg: &mut Registry, ev: GraphEvent) {
         return;
     };
     e.producing[media.index()] = producing;
+    let new_codec = codec.is_some() && e.produced_codec[media.index()] != codec;
+    if let Some(c) = codec {
+        e.produced_codec[media.index()] = Some(c);
+    }
     tracing::info!(element = %id, "{} media {}", media.as_str(), if producing { "arriving" } else { "stopped" });
     if producing && is_rtp_endpoint && !e.media_connected {
         e.media_connected = true;
@@ -113,7 +121,12 @@ pub(super) fn on_graph_event(reg: &mut Registry, ev: GraphEvent) {
         reg.raise(&id, "MediaSessionStarted", Map::new());
     }
     if let Some(p) = pipeline {
-        update_flows(reg, &p);
+        // A format forced on this element's output needs its codec to start transcoding.
+        if new_codec && reg.transcoders.forces(&id) {
+            reg.update_routes(&p);
+        } else {
+            update_flows(reg, &p);
+        }
     }
 }
 
@@ -190,7 +203,10 @@ fn invoke(
             let sd = desc(p, "sourceMediaDescription");
             let kd = desc(p, "sinkMediaDescription");
             if method == "connect" {
-                for t in ty.map(|t| vec![t]).unwrap_or_else(|| MediaType::ALL.to_vec()) {
+                for t in ty
+                    .map(|t| vec![t])
+                    .unwrap_or_else(|| MediaType::ALL.to_vec())
+                {
                     reg.link(Connection {
                         source: id.clone(),
                         sink: sink.clone(),
@@ -214,29 +230,55 @@ fn invoke(
             let list: Vec<Value> = reg
                 .connections()
                 .iter()
-                .filter(|c| if as_sink { &c.sink == id } else { &c.source == id })
+                .filter(|c| {
+                    if as_sink {
+                        &c.sink == id
+                    } else {
+                        &c.source == id
+                    }
+                })
                 .filter(|c| ty.is_none_or(|t| c.media_type == t))
                 .filter(|c| {
-                    d.is_none_or(|d| if as_sink { c.sink_description == d } else { c.source_description == d })
+                    d.is_none_or(|d| {
+                        if as_sink {
+                            c.sink_description == d
+                        } else {
+                            c.source_description == d
+                        }
+                    })
                 })
                 .map(Connection::to_value)
                 .collect();
             Outcome::value(Value::Array(list))
         }
         "getGstreamerDot" | "dumpGstreamerDot" => {
-            let pipeline = reg.require(id)?.pipeline.clone().unwrap_or_else(|| id.clone());
+            let pipeline = reg
+                .require(id)?
+                .pipeline
+                .clone()
+                .unwrap_or_else(|| id.clone());
             let dot = super::media_pipeline::dot(reg, &pipeline);
-            Outcome::value(if method == "getGstreamerDot" { Value::String(dot) } else { Value::Null })
+            Outcome::value(if method == "getGstreamerDot" {
+                Value::String(dot)
+            } else {
+                Value::Null
+            })
         }
         "isMediaFlowingIn" | "isMediaFlowingOut" => {
             let ty = media_type(p, "mediaType");
             let obj = reg.require(id)?;
-            let dir = if method == "isMediaFlowingIn" { IN } else { OUT };
+            let dir = if method == "isMediaFlowingIn" {
+                IN
+            } else {
+                OUT
+            };
             let flowing = ty.is_some_and(|t| obj.flow[dir][t.index()]);
             Outcome::value(flowing)
         }
-        // Nothing is ever transcoded: packets are forwarded as they came.
-        "isMediaTranscoding" => Outcome::value(false),
+        "isMediaTranscoding" => {
+            let ty = media_type(p, "mediaType");
+            Outcome::value(reg.transcoders.transcoding(id, ty))
+        }
         "getStats" => {
             let class = reg.require(id)?.class.name.clone();
             match super::class::hierarchy(&class).find_map(|b| b.stats) {
@@ -272,20 +314,38 @@ fn invoke(
             }
             Outcome::null()
         }
-        "setAudioFormat" | "setVideoFormat" => Err(RpcError::new(
-            ErrorKind::NotImplemented,
-            format!(
-                "MediaElement.{method} forces transcoding to fixed caps; kurento-media-server-rs forwards packets \
-                 and never transcodes, so codecs are negotiated end to end instead"
-            ),
-        )),
+        "setAudioFormat" | "setVideoFormat" => {
+            let (ty, caps) = if method == "setVideoFormat" {
+                (MediaType::Video, p.get("caps"))
+            } else {
+                (MediaType::Audio, p.get("caps"))
+            };
+            let codec = caps
+                .and_then(|c| c.get("codec"))
+                .and_then(Value::as_str)
+                .unwrap_or("RAW");
+            // RAW is what KMS's elements exchange inside: here it means "as produced".
+            let target = match codec {
+                "RAW" => None,
+                other => Some(
+                    crate::gst_bridge::transcoder::output_codec(other).ok_or_else(|| {
+                        RpcError::new(
+                            ErrorKind::MediaObjectIllegalParamError,
+                            format!("cannot produce {other}"),
+                        )
+                    })?,
+                ),
+            };
+            super::transcoding::force(reg, id, ty, target);
+            Outcome::null()
+        }
         _ => Err(super::unimplemented::method("MediaElement", method)),
     }
 }
 
 pub(super) const CLASS: ClassBehaviour = ClassBehaviour {
     name: "MediaElement",
-    implements: |_, m| !matches!(m, "setAudioFormat" | "setVideoFormat"),
+    implements: |_, _| true,
     invoke,
     ..ClassBehaviour::EMPTY
 };

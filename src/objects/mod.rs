@@ -25,6 +25,7 @@ mod rtp_endpoint;
 mod sdp_endpoint;
 mod server_manager;
 pub(crate) mod stats;
+mod transcoding;
 mod unimplemented;
 mod uri_endpoint;
 mod web_rtc_endpoint;
@@ -82,6 +83,7 @@ pub const EMITTED_EVENTS: &[&str] = &[
     "Recording",
     "Paused",
     "Stopped",
+    "MediaTranscodingStateChanged",
 ];
 
 /// An event raised by an object, before it is fanned out to subscribers under its names.
@@ -154,6 +156,7 @@ pub struct Registry {
     /// Elements with a media side, by their id in the media core.
     pub(crate) endpoints: HashMap<ElementId, ObjectId>,
     pub(crate) media: Arc<MediaEnv>,
+    transcoders: transcoding::Transcoders,
     started: std::time::Instant,
 }
 
@@ -172,6 +175,7 @@ impl Registry {
             events: Vec::new(),
             endpoints: HashMap::new(),
             media,
+            transcoders: transcoding::Transcoders::default(),
             started: std::time::Instant::now(),
         };
         if let Some(class) = model::model().class("ServerManager") {
@@ -542,6 +546,7 @@ impl Registry {
 
     /// Rebuilds the packet routes of a pipeline after its graph changed.
     pub(crate) fn update_routes(&mut self, pipeline: &ObjectId) {
+        transcoding::plan(self, pipeline);
         media_element::update_flows(self, pipeline);
         let routes = graph::routes_of(self, pipeline);
         if let Some(p) = self

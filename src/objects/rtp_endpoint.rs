@@ -106,6 +106,19 @@ pub(super) fn on_event(reg: &mut Registry, key: ElementId, ev: RtpEvent) {
     let Some(id) = reg.endpoints.get(&key).cloned() else {
         return;
     };
+    if let RtpEvent::CodecNotNegotiated {
+        kind,
+        codec,
+        accepts,
+    } = &ev
+    {
+        if let Some((name, f)) =
+            base_rtp_endpoint::codec_not_negotiated(reg, &id, *kind, codec, accepts)
+        {
+            reg.raise(&id, name, f);
+        }
+        return;
+    }
     let Some(element) = reg.get_mut(&id).and_then(|o| o.element.as_mut()) else {
         return;
     };
@@ -113,9 +126,7 @@ pub(super) fn on_event(reg: &mut Registry, key: ElementId, ev: RtpEvent) {
         RtpEvent::ConnectionStateChanged { connected } => {
             base_rtp_endpoint::connection_changed(element, connected)
         }
-        RtpEvent::CodecNotNegotiated { kind, codec } => {
-            Some(base_rtp_endpoint::codec_not_negotiated(&id, kind, &codec))
-        }
+        RtpEvent::CodecNotNegotiated { .. } => None,
         RtpEvent::Closed => base_rtp_endpoint::media_ended(element),
     };
     if let Some((name, f)) = raise {

@@ -288,6 +288,7 @@ pub(crate) fn on_media_event(reg: &mut Registry, key: ElementId, ev: WebRtcEvent
         return;
     };
     let mut raise: Vec<(&'static str, Map<String, Value>)> = Vec::new();
+    let mut mismatch = None;
     {
         let Some(obj) = reg.get_mut(&id) else { return };
         let Some(element) = obj.element.as_mut() else {
@@ -346,8 +347,12 @@ pub(crate) fn on_media_event(reg: &mut Registry, key: ElementId, ev: WebRtcEvent
                     json_map(json!({"streamId": "0", "componentId": 1, "state": w.dtls})),
                 ));
             }
-            WebRtcEvent::CodecNotNegotiated { kind, codec } => {
-                raise.push(base_rtp_endpoint::codec_not_negotiated(&id, kind, &codec));
+            WebRtcEvent::CodecNotNegotiated {
+                kind,
+                codec,
+                accepts,
+            } => {
+                mismatch = Some((kind, codec, accepts));
             }
             WebRtcEvent::DataChannelOpened { id, .. } => {
                 raise.push(("DataChannelOpened", json_map(json!({"channelId": id}))));
@@ -357,6 +362,11 @@ pub(crate) fn on_media_event(reg: &mut Registry, key: ElementId, ev: WebRtcEvent
             }
             WebRtcEvent::Closed => raise.extend(base_rtp_endpoint::media_ended(element)),
         }
+    }
+    if let Some((kind, codec, accepts)) = mismatch {
+        raise.extend(base_rtp_endpoint::codec_not_negotiated(
+            reg, &id, kind, &codec, &accepts,
+        ));
     }
     for (name, f) in raise {
         reg.raise(&id, name, f);

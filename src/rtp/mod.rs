@@ -75,7 +75,12 @@ pub enum RtpEvent {
     ConnectionStateChanged { connected: bool },
     /// Media of this kind arrives for sending, but the negotiated session has no such codec:
     /// the packets are dropped (never transcoded). Raised once per kind and codec.
-    CodecNotNegotiated { kind: MediaKind, codec: String },
+    /// With the codecs the session sends for this kind (best first), to transcode to.
+    CodecNotNegotiated {
+        kind: MediaKind,
+        codec: String,
+        accepts: Vec<crate::media::CodecId>,
+    },
     /// The endpoint task ended (close() or every handle dropped).
     Closed,
 }

@@ -605,10 +605,18 @@ impl Session {
         let Some((pt, clock)) = m.payload_type_for(&pkt.codec) else {
             if self.unsendable.insert((pkt.kind, pkt.codec.name.clone())) {
                 tracing::info!(kind = ?pkt.kind, codec = %pkt.codec.name, "RTP: codec not negotiated, dropping");
+                let accepts = m
+                    .neg
+                    .codecs
+                    .iter()
+                    .map(|(_, c)| c.clone())
+                    .filter(|c| !c.name.eq_ignore_ascii_case("telephone-event"))
+                    .collect();
                 self.out
                     .push_back(Output::Event(RtpEvent::CodecNotNegotiated {
                         kind: pkt.kind,
                         codec: pkt.codec.name.to_string(),
+                        accepts,
                     }));
             }
             return;
@@ -1122,13 +1130,21 @@ mod tests {
                 Output::Graph(_) => {}
             }
         }
-        assert_eq!(
-            events,
-            vec![RtpEvent::CodecNotNegotiated {
+        match events.as_slice() {
+            [RtpEvent::CodecNotNegotiated {
                 kind: MediaKind::Video,
-                codec: "H263".into()
-            }]
-        );
+                codec,
+                accepts,
+            }] => {
+                assert_eq!(codec, "H263");
+                // What the session does send instead, for a transcoder to make.
+                assert!(
+                    accepts.iter().any(|c| c.name.as_ref() == "VP8"),
+                    "{accepts:?}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

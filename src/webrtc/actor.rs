@@ -1567,6 +1567,34 @@ impl Actor {
         t
     }
 
+    /// The codecs we may send for `kind` (both sides have them), in our preference order.
+    fn sendable_codecs(&self, kind: MediaKind) -> Vec<super::CodecId> {
+        let mut out: Vec<super::CodecId> = Vec::new();
+        for (mid, k) in &self.mids {
+            if *k != kind {
+                continue;
+            }
+            let Some(media) = self.rtc.media(*mid) else {
+                continue;
+            };
+            let remote = media.remote_pts();
+            for p in self.rtc.codec_config().params() {
+                let real = !matches!(
+                    p.spec().codec,
+                    str0m::format::Codec::Rtx
+                        | str0m::format::Codec::Red
+                        | str0m::format::Codec::Null
+                        | str0m::format::Codec::Unknown
+                );
+                let id = codec::codec_id(p);
+                if real && remote.contains(&p.pt()) && !out.contains(&id) {
+                    out.push(id);
+                }
+            }
+        }
+        out
+    }
+
     fn send_rtp(&mut self, pkt: RtpPacket) {
         let Some((mid, pt)) = self.out_target(pkt.kind, &pkt.codec) else {
             // Before negotiation every packet lands here; only a negotiated session that sends
@@ -1584,9 +1612,11 @@ impl Actor {
                     .reported_mismatch
                     .insert((pkt.kind, pkt.codec.name.to_string()))
             {
+                let accepts = self.sendable_codecs(pkt.kind);
                 self.emit(WebRtcEvent::CodecNotNegotiated {
                     kind: pkt.kind,
                     codec: pkt.codec.name.to_string(),
+                    accepts,
                 });
             }
             let now = Instant::now();

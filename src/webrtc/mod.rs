@@ -147,10 +147,12 @@ pub enum WebRtcEvent {
     },
     DtlsStateChanged(DtlsState),
     /// Media of this kind arrives for sending, but the negotiated session has no codec in common
-    /// with it: the packets are dropped (never transcoded). Raised once per kind and codec.
+    /// with it: the packets are dropped. Raised once per kind and codec, with the codecs the
+    /// session does send for this kind (best first), so the graph can transcode to one.
     CodecNotNegotiated {
         kind: MediaKind,
         codec: String,
+        accepts: Vec<CodecId>,
     },
     /// A data channel opened by either side is ready; `id` is its SCTP stream id (KMS
     /// `channelId`).
