@@ -10,10 +10,12 @@
 //! - [`webrtc`]: the WebRTC adapter, the only code that uses str0m.
 //! - [`rtp`]: the RTP adapter (RtpEndpoint): plain RTP/AVP(F) and SDES-keyed SRTP.
 //! - [`gst_bridge`]: the GStreamer bridge (players, recorders), the only code that uses GStreamer.
+//! - [`http_endpoint`]: the embedded HTTP server behind HttpPostEndpoint URLs.
 //! - [`server`]: wiring: listeners, media event pump, garbage collector.
 
 pub mod config;
 pub mod gst_bridge;
+pub mod http_endpoint;
 pub mod media;
 pub mod objects;
 pub mod rpc;

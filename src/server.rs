@@ -45,6 +45,8 @@ pub struct ServerOptions {
     pub uri_default_path: String,
     /// `mediaServer.resources.transcoding`.
     pub transcoding: bool,
+    /// HttpEndpoint.conf.ini.
+    pub http_endpoint: crate::http_endpoint::HttpEndpointConfig,
 }
 
 pub struct RunningServer {
@@ -134,6 +136,9 @@ pub async fn start(opts: ServerOptions) -> io::Result<RunningServer> {
         property_defaults: opts.property_defaults,
         uri_default_path: opts.uri_default_path.clone(),
         transcoding: opts.transcoding,
+        http: Arc::new(crate::http_endpoint::HttpEndpointServer::new(
+            opts.http_endpoint.clone(),
+        )),
         events: media_tx,
     });
     let dispatcher = Dispatcher::new(

@@ -152,10 +152,47 @@ pub fn options(cfg: &Config) -> ServerOptions {
             .unwrap_or(crate::objects::DEFAULT_URI_PATH)
             .to_string(),
         transcoding: cfg.resources.transcoding,
+        http_endpoint: http_endpoint_config(cfg, &webrtc_address(w)),
     }
 }
 
 /// KMS's built-in defaults (what `cargo run` gets with no /etc/kurento).
 pub fn default_options() -> ServerOptions {
     options(&Config::default())
+}
+
+/// The address media is announced on when nothing more specific is configured: the first IPv4
+/// address of `networkInterfaces`, else loopback.
+fn webrtc_address(w: &crate::config::WebRtcConfig) -> String {
+    w.network_interfaces
+        .as_deref()
+        .and_then(|i| crate::webrtc::host_addresses(Some(i)).ok())
+        .and_then(|a| a.into_iter().find(|ip| ip.is_ipv4()))
+        .map_or_else(|| "127.0.0.1".to_string(), |ip| ip.to_string())
+}
+
+/// HttpEndpoint.conf.ini: `serverAddress` (bind), `port` (9091), `announcedAddress` (in URLs).
+fn http_endpoint_config(
+    cfg: &Config,
+    media_address: &str,
+) -> crate::http_endpoint::HttpEndpointConfig {
+    let d = crate::http_endpoint::HttpEndpointConfig::default();
+    let get = |k: &str| {
+        cfg.module_value(&format!("kurento.HttpEndpoint.{k}"))
+            .and_then(|v| match v {
+                Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
+                Value::Number(n) => Some(n.to_string()),
+                _ => None,
+            })
+    };
+    let bind: Option<std::net::IpAddr> = get("serverAddress").and_then(|a| a.parse().ok());
+    let port = get("port").and_then(|p| p.parse().ok()).unwrap_or(d.port);
+    let announced = get("announcedAddress")
+        .or_else(|| bind.filter(|b| !b.is_unspecified()).map(|b| b.to_string()))
+        .unwrap_or_else(|| media_address.to_string());
+    crate::http_endpoint::HttpEndpointConfig {
+        bind: bind.unwrap_or(d.bind),
+        port,
+        announced,
+    }
 }

@@ -54,6 +54,8 @@ function writeConfig(dir, { port, path: wsPath = 'kurento', garbageCollectorPeri
   const modDir = path.join(dir, 'modules', 'kurento');
   fs.mkdirSync(modDir, { recursive: true });
   fs.writeFileSync(path.join(modDir, 'WebRtcEndpoint.conf.ini'), 'networkInterfaces=lo\n');
+  // Test servers run side by side: HttpPostEndpoint URLs on a free port, not KMS's 9091.
+  fs.writeFileSync(path.join(modDir, 'HttpEndpoint.conf.ini'), 'port=0\n');
   return confFile;
 }
 

@@ -324,6 +324,63 @@ for (const v of VERSIONS) {
       assert.ok(decodedFrames(file) >= SECONDS * FPS * 0.8);
     });
 
+    it('HttpPostEndpoint plays a POSTed file (raw and multipart) into a recorder, and ends the stream after disconnectionTimeout', async () => {
+      const body = fs.readFileSync(media.webm);
+      const post = (url, payload, headers) => new Promise((resolve, reject) => {
+        const req = http.request(url, { method: 'POST', headers: { 'Content-Length': payload.length, ...headers } }, (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode));
+        });
+        req.on('error', reject);
+        req.end(payload);
+      });
+      const boundary = '----kurentoTestBoundary7MA4YWxk';
+      const multipart = Buffer.concat([
+        Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="in.webm"\r\nContent-Type: video/webm\r\n\r\n`),
+        body,
+        Buffer.from(`\r\n--${boundary}--\r\n`),
+      ]);
+      for (const [how, payload, headers, useEncodedMedia] of [
+        ['raw', body, { 'Content-Type': 'video/webm' }, false],
+        ['multipart', multipart, { 'Content-Type': `multipart/form-data; boundary=${boundary}` }, true],
+      ]) {
+        pipeline = await client.create('MediaPipeline');
+        const file = path.join(DIR, `v${v.major}`, `http-post-${how}.webm`);
+        const ep = await pipeline.create('HttpPostEndpoint', { useEncodedMedia });
+        const url = await ep.getUrl();
+        assert.match(url, /^http:\/\/127\.0\.0\.1:\d+\/[0-9a-f-]{36}$/, url);
+        const recorder = await pipeline.create('RecorderEndpoint', { uri: `file://${file}` });
+        await ep.connect(recorder);
+        await recorder.record();
+        const eos = once(ep, 'EndOfStream', 15000, `${how}: EndOfStream`);
+        assert.equal(await post(url, payload, headers), 200, `${how}: HTTP status`);
+        await eos;
+        await recorder.stopAndWait();
+        await pipeline.release();
+        const p = probe(file);
+        assert.deepEqual(p.streams, { video: 'vp8', audio: 'opus' }, `${how}: ${JSON.stringify(p)}`);
+        assert.ok(Math.abs(p.duration - SECONDS) < 0.5, `${how}: duration ${p.duration}`);
+        assert.ok(decodedFrames(file) >= SECONDS * FPS * 0.9, how);
+      }
+      // A connection lost mid-upload: the stream ends disconnectionTimeout later.
+      pipeline = await client.create('MediaPipeline');
+      const ep = await pipeline.create('HttpPostEndpoint', { disconnectionTimeout: 1 });
+      const url = new URL(await ep.getUrl());
+      const eos = once(ep, 'EndOfStream', 10000, 'EndOfStream after a lost upload');
+      const sock = net.connect(Number(url.port), url.hostname);
+      await new Promise((r) => sock.once('connect', r));
+      sock.write(`POST ${url.pathname} HTTP/1.1\r\nHost: ${url.host}\r\nContent-Length: ${body.length}\r\n\r\n`);
+      sock.write(body.subarray(0, body.length / 2));
+      await sleep(300);
+      const t0 = Date.now();
+      sock.destroy();
+      await eos;
+      assert.ok(Date.now() - t0 >= 900, 'waited for a reconnection first');
+      // Not a registered upload: 404, and the server is fine.
+      assert.equal(await post(`http://${url.host}/no-such-upload`, Buffer.from('x'), {}), 404);
+      await pipeline.release();
+    });
+
     it('leaves paused time out of the recording, and a released recorder leaves a playable file', async () => {
       pipeline = await client.create('MediaPipeline');
       const file = path.join(DIR, `v${v.major}`, 'paused.webm');

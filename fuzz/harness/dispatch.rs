@@ -55,6 +55,9 @@ pub fn run(data: &[u8]) {
             property_defaults: opts.property_defaults,
             uri_default_path: opts.uri_default_path,
             transcoding: opts.transcoding,
+            http: Arc::new(
+                kurento_media_server::http_endpoint::HttpEndpointServer::new(opts.http_endpoint),
+            ),
             events: media_tx,
         });
         let d = Dispatcher::new(

@@ -9,6 +9,7 @@
 //! [`RtpPacket`]: crate::media::RtpPacket
 //! [`ElementPort`]: crate::media::ElementPort
 
+pub mod http_post;
 pub mod player;
 pub mod recorder;
 mod rtp;

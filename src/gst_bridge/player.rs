@@ -282,24 +282,12 @@ impl Task {
             }
             Ctl::Keyframe => {
                 if let Some(r) = &self.running {
-                    let ev = gst::event::CustomUpstream::new(
-                        gst::Structure::builder("GstForceKeyUnit")
-                            .field("all-headers", true)
-                            .build(),
-                    );
-                    if let Some(sink) = r.pipeline.by_name("video") {
-                        sink.send_event(ev);
-                    }
+                    force_keyframe(&r.pipeline);
                 }
             }
             Ctl::Bitrate(bps) => {
-                if let Some(enc) = self
-                    .running
-                    .as_ref()
-                    .and_then(|r| r.pipeline.by_name("venc"))
-                {
-                    let bps = bps.clamp(MIN_BITRATE, MAX_BITRATE) as i32;
-                    enc.set_property("target-bitrate", bps);
+                if let Some(r) = &self.running {
+                    set_video_bitrate(&r.pipeline, bps);
                 }
             }
             Ctl::Close => {}
@@ -406,7 +394,8 @@ fn branch_of(caps_name: &str) -> Option<(MediaKind, &'static str, CodecId)> {
 }
 
 /// Encoded formats passed through with `useEncodedMedia`; anything else is decoded.
-const ENCODED_CAPS: &str = "video/x-raw;audio/x-raw;video/x-vp8;video/x-h264;audio/x-opus";
+pub(super) const ENCODED_CAPS: &str =
+    "video/x-raw;audio/x-raw;video/x-vp8;video/x-h264;audio/x-opus";
 
 fn build(cfg: &PlayerConfig, graph: &GraphInbox) -> Result<gst::Pipeline, String> {
     let pipeline = gst::Pipeline::new();
@@ -440,66 +429,91 @@ fn build(cfg: &PlayerConfig, graph: &GraphInbox) -> Result<gst::Pipeline, String
     let weak = pipeline.downgrade();
     let graph = graph.clone();
     dec.connect_pad_added(move |_, pad| {
-        let Some(pipeline) = weak.upgrade() else {
-            return;
-        };
-        let caps = pad.current_caps().unwrap_or_else(|| pad.query_caps(None));
-        let Some(name) = caps.structure(0).map(|s| s.name().to_string()) else {
-            return;
-        };
-        let Some((kind, chain, codec)) = branch_of(&name) else {
-            debug!("stream {name} not played");
-            return;
-        };
-        let sink_name = match kind {
-            MediaKind::Audio => "audio",
-            MediaKind::Video => "video",
-        };
-        if pipeline.by_name(sink_name).is_some() {
-            debug!("a second {sink_name} stream is not played");
-            return;
-        }
-        let desc = format!("{chain} ! appsink name={sink_name} sync=true");
-        let bin = match gst::parse::bin_from_description(&desc, true) {
-            Ok(b) => b,
-            Err(e) => {
-                warn!("cannot build the {sink_name} branch: {e}");
-                return;
-            }
-        };
-        if let Some(sink) = bin
-            .by_name(sink_name)
-            .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
-        {
-            let graph = graph.clone();
-            sink.set_callbacks(
-                gst_app::AppSinkCallbacks::builder()
-                    .new_sample(move |s| {
-                        let sample = s.pull_sample().map_err(|_| gst::FlowError::Eos)?;
-                        if let Some(buf) = sample.buffer() {
-                            if let Ok(map) = buf.map_readable() {
-                                if let Some(p) = rtpbuf::from_bytes(kind, &codec, &map) {
-                                    graph.send(FromElement::Rtp(p));
-                                }
-                            }
-                        }
-                        Ok(gst::FlowSuccess::Ok)
-                    })
-                    .build(),
-            );
-        }
-        if pipeline.add(&bin).is_err() {
-            return;
-        }
-        if let Some(enc) = bin.by_name("venc") {
-            enc.set_property("target-bitrate", START_BITRATE as i32);
-        }
-        let _ = bin.sync_state_with_parent();
-        if let Some(sinkpad) = bin.static_pad("sink") {
-            if let Err(e) = pad.link(&sinkpad) {
-                warn!("cannot link the {sink_name} stream: {e:?}");
-            }
+        if let Some(pipeline) = weak.upgrade() {
+            link_stream(&pipeline, pad, &graph);
         }
     });
     Ok(pipeline)
+}
+
+/// Links a decoded (or, with encoded caps, parsed) stream of `pipeline` to an RTP branch whose
+/// appsink sends into `graph`, paced by the pipeline clock. One stream per media type.
+pub(super) fn link_stream(pipeline: &gst::Pipeline, pad: &gst::Pad, graph: &GraphInbox) {
+    let caps = pad.current_caps().unwrap_or_else(|| pad.query_caps(None));
+    let Some(name) = caps.structure(0).map(|s| s.name().to_string()) else {
+        return;
+    };
+    let Some((kind, chain, codec)) = branch_of(&name) else {
+        debug!("stream {name} not played");
+        return;
+    };
+    let sink_name = match kind {
+        MediaKind::Audio => "audio",
+        MediaKind::Video => "video",
+    };
+    if pipeline.by_name(sink_name).is_some() {
+        debug!("a second {sink_name} stream is not played");
+        return;
+    }
+    let desc = format!("{chain} ! appsink name={sink_name} sync=true");
+    let bin = match gst::parse::bin_from_description(&desc, true) {
+        Ok(b) => b,
+        Err(e) => {
+            warn!("cannot build the {sink_name} branch: {e}");
+            return;
+        }
+    };
+    if let Some(sink) = bin
+        .by_name(sink_name)
+        .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
+    {
+        let graph = graph.clone();
+        sink.set_callbacks(
+            gst_app::AppSinkCallbacks::builder()
+                .new_sample(move |s| {
+                    let sample = s.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                    if let Some(buf) = sample.buffer() {
+                        if let Ok(map) = buf.map_readable() {
+                            if let Some(p) = rtpbuf::from_bytes(kind, &codec, &map) {
+                                graph.send(FromElement::Rtp(p));
+                            }
+                        }
+                    }
+                    Ok(gst::FlowSuccess::Ok)
+                })
+                .build(),
+        );
+    }
+    if pipeline.add(&bin).is_err() {
+        return;
+    }
+    if let Some(enc) = bin.by_name("venc") {
+        enc.set_property("target-bitrate", START_BITRATE as i32);
+    }
+    let _ = bin.sync_state_with_parent();
+    if let Some(sinkpad) = bin.static_pad("sink") {
+        if let Err(e) = pad.link(&sinkpad) {
+            warn!("cannot link the {sink_name} stream: {e:?}");
+        }
+    }
+}
+
+/// Force-key-unit towards the encoder of a pipeline's video branch.
+pub(super) fn force_keyframe(pipeline: &gst::Pipeline) {
+    let ev = gst::event::CustomUpstream::new(
+        gst::Structure::builder("GstForceKeyUnit")
+            .field("all-headers", true)
+            .build(),
+    );
+    if let Some(sink) = pipeline.by_name("video") {
+        sink.send_event(ev);
+    }
+}
+
+/// The sinks' bandwidth estimate, applied to the video encoder of a pipeline (if it encodes).
+pub(super) fn set_video_bitrate(pipeline: &gst::Pipeline, bps: u64) {
+    if let Some(enc) = pipeline.by_name("venc") {
+        let bps = bps.clamp(MIN_BITRATE, MAX_BITRATE) as i32;
+        enc.set_property("target-bitrate", bps);
+    }
 }

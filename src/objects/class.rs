@@ -118,6 +118,8 @@ pub(super) static CLASSES: &[&ClassBehaviour] = &[
     &super::uri_endpoint::CLASS,
     &super::player_endpoint::CLASS,
     &super::recorder_endpoint::CLASS,
+    &super::http_post_endpoint::CLASS,
+    &super::http_post_endpoint::POST_CLASS,
 ];
 
 pub(super) fn behaviour(class: &str) -> Option<&'static ClassBehaviour> {

@@ -36,6 +36,8 @@ pub struct MediaEnv {
     pub uri_default_path: String,
     /// Transcode for sinks that cannot take their source's codec (`resources.transcoding`).
     pub transcoding: bool,
+    /// HttpEndpoint.conf.ini's server, bound when the first HttpPostEndpoint asks for a URL.
+    pub http: std::sync::Arc<crate::http_endpoint::HttpEndpointServer>,
     /// Unbounded: what travels here is signalling and flow changes, a handful per endpoint and
     /// state change, never per packet.
     pub events: mpsc::UnboundedSender<ControlEvent>,

@@ -13,6 +13,7 @@ mod dispatcher;
 mod dispatcher_one_to_many;
 mod env;
 mod graph;
+mod http_post_endpoint;
 mod hub;
 mod hub_port;
 mod media_element;

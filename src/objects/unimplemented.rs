@@ -5,7 +5,6 @@ use kurento_protocol::{ErrorKind, RpcError};
 /// Why a class's methods are not available, in words a Kurento user can act on.
 fn reason(class: &str) -> &'static str {
     match class {
-        "HttpEndpoint" | "HttpPostEndpoint" => "HTTP media endpoints are not built yet",
         "Composite" | "Mixer" | "AlphaBlending" => {
             "mixing needs decoding, and this server forwards packets without decoding"
         }
