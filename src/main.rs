@@ -69,12 +69,34 @@ async fn run(media: tokio::runtime::Handle) {
     kurento_media_server::gst_bridge::log_engine();
     let mut opts = setup::options(&cfg);
     opts.media_runtime = Some(media);
-    if let Err(e) = server::start(opts).await {
-        eprintln!("kurento-media-server: cannot start: {e}");
-        std::process::exit(1);
-    }
+    let running = match server::start(opts).await {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("kurento-media-server: cannot start: {e}");
+            std::process::exit(1);
+        }
+    };
     wait_for_shutdown().await;
     tracing::info!("Kurento Media Server (Rust) stopping");
+    // Recordings in progress are finalised, not left without their index (an MP4 without its
+    // moov atom is unreadable): every pipeline is released and the recorders get a moment.
+    let pipelines = {
+        let mut st = running.dispatcher.lock();
+        let ids = st.registry.pipelines();
+        for p in &ids {
+            st.registry.release(p);
+        }
+        ids.len()
+    };
+    if pipelines > 0 {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while kurento_media_server::gst_bridge::recorder::active() > 0
+            && std::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        tracing::info!("released {pipelines} pipelines");
+    }
 }
 
 async fn wait_for_shutdown() {

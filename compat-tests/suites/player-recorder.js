@@ -13,7 +13,7 @@ const http = require('node:http');
 const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
-const { useServer } = require('../lib/server');
+const { useServer, KmsServer } = require('../lib/server');
 const { VERSIONS, connect, closeClient } = require('../lib/clients');
 const { sleep, within, rejectsWithCode, viaCallback } = require('../lib/util');
 
@@ -380,6 +380,33 @@ for (const v of VERSIONS) {
       assert.equal(await post(`http://${url.host}/no-such-upload`, Buffer.from('x'), {}), 404);
       await pipeline.release();
     });
+
+    if (v.major === 7) {
+      it('a server stopped with SIGTERM finalises the MP4 it was recording (docker stop)', async () => {
+        const own = new KmsServer();
+        await own.start();
+        const c = await connect(v.pkg, own.url);
+        const file = path.join(DIR, 'v7', 'sigterm.mp4');
+        try {
+          const p = await c.create('MediaPipeline');
+          const player = await p.create('PlayerEndpoint', { uri: `file://${media.webm}` });
+          const recorder = await p.create('RecorderEndpoint', { uri: `file://${file}`, mediaProfile: 'MP4' });
+          await player.connect(recorder);
+          const recording = once(recorder, 'Recording', 8000);
+          await recorder.record();
+          await player.play();
+          await recording;
+          await sleep(2000);
+        } finally {
+          closeClient(c);
+          await own.stop();
+        }
+        assert.deepEqual(own.exits.at(-1), { code: 0, signal: null }, 'clean exit');
+        const p = probe(file);
+        assert.deepEqual(p.streams, { video: 'h264', audio: 'aac' }, JSON.stringify(p));
+        assert.ok(p.duration > 1.5, `duration ${p.duration}`);
+      });
+    }
 
     it('leaves paused time out of the recording, and a released recorder leaves a playable file', async () => {
       pipeline = await client.create('MediaPipeline');

@@ -12,7 +12,7 @@ use futures_util::StreamExt;
 use gst::prelude::*;
 use gstreamer as gst;
 use gstreamer_app as gst_app;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
@@ -116,6 +116,13 @@ impl ElementPort for RecorderHandle {
     }
 }
 
+static ACTIVE: AtomicUsize = AtomicUsize::new(0);
+
+/// Recorders whose task has not finished (finalising included): shutdown waits for them.
+pub fn active() -> usize {
+    ACTIVE.load(Ordering::Relaxed)
+}
+
 /// Spawns the recorder's task on the current runtime. It asks the graph for keyframes through
 /// `graph`, and reports on `events`.
 pub fn spawn_recorder(
@@ -133,7 +140,14 @@ pub fn spawn_recorder(
         state: State::Idle,
         paused_total: Duration::ZERO,
     };
-    tokio::spawn(task.run(media_rx, ctl_rx).instrument(span));
+    ACTIVE.fetch_add(1, Ordering::Relaxed);
+    tokio::spawn(
+        async move {
+            task.run(media_rx, ctl_rx).await;
+            ACTIVE.fetch_sub(1, Ordering::Relaxed);
+        }
+        .instrument(span),
+    );
     RecorderHandle {
         media: media_tx,
         ctl: ctl_tx,
