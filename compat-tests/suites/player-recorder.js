@@ -40,11 +40,15 @@ function makeMedia() {
 
 /** ffprobe's view of a file: streams by type (codec name) and duration in seconds. */
 function probe(file) {
-  const out = execFileSync('ffprobe', ['-v', 'error', '-show_entries', 'stream=codec_type,codec_name:format=duration', '-of', 'json', file]);
+  const out = execFileSync('ffprobe', ['-v', 'error', '-show_entries', 'stream=codec_type,codec_name,start_time:format=duration', '-of', 'json', file]);
   const j = JSON.parse(out);
   const streams = {};
-  for (const s of j.streams || []) streams[s.codec_type] = s.codec_name;
-  return { streams, duration: Number(j.format && j.format.duration) };
+  const start = {};
+  for (const s of j.streams || []) {
+    streams[s.codec_type] = s.codec_name;
+    start[s.codec_type] = Number(s.start_time);
+  }
+  return { streams, start, duration: Number(j.format && j.format.duration) };
 }
 
 /** Frames ffmpeg decodes from the file's video. */
@@ -105,6 +109,11 @@ for (const v of VERSIONS) {
       const p = probe(file);
       assert.deepEqual(p.streams, { video: 'vp8', audio: 'opus' }, JSON.stringify(p));
       assert.ok(Math.abs(p.duration - SECONDS) < 0.4, `duration ${p.duration} s, played ${SECONDS} s`);
+      // The file's audio and video start together (they were played together).
+      const skew = Math.abs(p.start.audio - p.start.video);
+      assert.ok(skew < 0.04, `audio/video skew ${skew * 1000} ms: ${JSON.stringify(p.start)}`);
+      // Seekable: ffmpeg decodes from the middle.
+      execFileSync('ffmpeg', ['-v', 'error', '-ss', '2', '-i', file, '-frames:v', '5', '-f', 'null', '-']);
       const frames = decodedFrames(file);
       assert.ok(frames >= SECONDS * FPS * 0.9, `decoded ${frames} frames of ${SECONDS * FPS}`);
     });
@@ -407,6 +416,62 @@ for (const v of VERSIONS) {
         assert.ok(p.duration > 1.5, `duration ${p.duration}`);
       });
     }
+
+    it('records to an http:// URI: one streamed POST that ffprobe reads (WEBM and MP4)', async () => {
+      const bodies = {};
+      const srv = http.createServer((req, res) => {
+        const parts = [];
+        req.on('data', (d) => parts.push(d));
+        req.on('end', () => {
+          bodies[req.url] = { method: req.method, chunked: req.headers['transfer-encoding'] === 'chunked', body: Buffer.concat(parts) };
+          res.end();
+        });
+      });
+      await new Promise((r) => srv.listen(0, '127.0.0.1', r));
+      try {
+        for (const [profile, streams] of [['WEBM', { video: 'vp8', audio: 'opus' }], ['MP4', { video: 'h264', audio: 'aac' }]]) {
+          pipeline = await client.create('MediaPipeline');
+          const player = await pipeline.create('PlayerEndpoint', { uri: `file://${media.webm}` });
+          const url = `http://127.0.0.1:${srv.address().port}/up/${profile}`;
+          const recorder = await pipeline.create('RecorderEndpoint', { uri: url, mediaProfile: profile });
+          await player.connect(recorder);
+          const eos = once(player, 'EndOfStream', 15000);
+          await recorder.record();
+          await player.play();
+          await eos;
+          await recorder.stopAndWait();
+          await pipeline.release();
+          await eventually(() => bodies[`/up/${profile}`], 5000, `${profile} upload`);
+          const got = bodies[`/up/${profile}`];
+          assert.equal(got.method, 'POST');
+          assert.ok(got.chunked, 'streamed as it is recorded (chunked)');
+          const file = path.join(DIR, `v${v.major}-http-upload.${profile.toLowerCase()}`);
+          fs.writeFileSync(file, got.body);
+          const p = probe(file);
+          assert.deepEqual(p.streams, streams, `${profile}: ${JSON.stringify(p)}`);
+          assert.ok(decodedFrames(file) >= SECONDS * FPS * 0.8, profile);
+        }
+      } finally {
+        srv.close();
+      }
+    });
+
+    it('stopOnEndOfStream: the recorder stops and finalises when its player ends', async () => {
+      pipeline = await client.create('MediaPipeline');
+      const file = path.join(DIR, `v${v.major}`, 'stop-on-eos.webm');
+      const player = await pipeline.create('PlayerEndpoint', { uri: `file://${media.webm}` });
+      const recorder = await pipeline.create('RecorderEndpoint', { uri: `file://${file}`, stopOnEndOfStream: true });
+      await player.connect(recorder);
+      const stopped = once(recorder, 'Stopped', (SECONDS + 8) * 1000, 'Stopped without a stop()');
+      await recorder.record();
+      await player.play();
+      await stopped;
+      assert.equal(await recorder.getState(), 'STOP');
+      await pipeline.release();
+      const p = probe(file);
+      assert.deepEqual(p.streams, { video: 'vp8', audio: 'opus' });
+      assert.ok(Math.abs(p.duration - SECONDS) < 0.4, `duration ${p.duration}`);
+    });
 
     it('leaves paused time out of the recording, and a released recorder leaves a playable file', async () => {
       pipeline = await client.create('MediaPipeline');

@@ -171,8 +171,8 @@ const NEEDED: &[Needed] = &[
         disables: "playing http(s):// URIs",
     },
     Needed {
-        factory: "souphttpclientsink",
-        package: "gstreamer1.0-plugins-good",
+        factory: "curlhttpsink",
+        package: "gstreamer1.0-plugins-bad",
         disables: "recording to http(s):// URIs",
     },
     Needed {

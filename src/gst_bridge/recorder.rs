@@ -49,7 +49,7 @@ impl RecorderConfig {
         };
         let sink = match self.location {
             Location::File(_) => "filesink",
-            Location::Http(_) => "souphttpclientsink",
+            Location::Http(_) => "curlhttpsink",
             Location::Rtsp(_) => return Err("a recorder cannot write to an rtsp:// URI".into()),
         };
         super::require(&["appsrc", mux, sink])
@@ -508,16 +508,24 @@ fn build(
     video_pt: Option<u8>,
 ) -> Result<Running, (ErrorType, String)> {
     let unexpected = |m: String| (ErrorType::Unexpected, m);
-    let mux = match cfg.container {
-        Container::Webm => "webmmux name=mux",
-        Container::Mkv => "matroskamux name=mux",
-        Container::Mp4 => "mp4mux name=mux",
-        Container::Flv => "flvmux name=mux streamable=false",
-        Container::Jpeg => "",
+    // Over HTTP the muxer cannot seek back to write its index: it writes a streamable file
+    // (WEBM/MKV without cues, fragmented MP4), sent in one chunked POST as KMS does.
+    let http = matches!(cfg.location, Location::Http(_));
+    let mux = match (cfg.container, http) {
+        (Container::Webm, false) => "webmmux name=mux",
+        (Container::Webm, true) => "webmmux name=mux streamable=true",
+        (Container::Mkv, false) => "matroskamux name=mux",
+        (Container::Mkv, true) => "matroskamux name=mux streamable=true",
+        (Container::Mp4, false) => "mp4mux name=mux",
+        (Container::Mp4, true) => "mp4mux name=mux streamable=true fragment-duration=1000",
+        (Container::Flv, false) => "flvmux name=mux streamable=false",
+        (Container::Flv, true) => "flvmux name=mux streamable=true",
+        (Container::Jpeg, _) => "",
     };
-    let sink = match &cfg.location {
-        Location::File(_) => "filesink name=sink async=false",
-        _ => "souphttpclientsink name=sink",
+    let sink = if http {
+        "curlhttpsink name=sink"
+    } else {
+        "filesink name=sink async=false"
     };
     let queue = "queue max-size-buffers=0 max-size-bytes=0 max-size-time=5000000000";
     let mut desc = Vec::new();

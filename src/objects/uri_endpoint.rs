@@ -143,11 +143,41 @@ pub(super) fn on_event(reg: &mut Registry, key: ElementId, ev: UriEvent) {
         UriEvent::EndOfStream => {
             set_state(reg, &id, UriState::Stop);
             reg.raise(&id, "EndOfStream", Map::new());
+            stop_recorders_fed_by(reg, &id);
         }
         UriEvent::Error { kind, message } => {
             tracing::warn!(element = %id, "{message}");
             set_state(reg, &id, UriState::Stop);
             reg.raise(&id, "Error", error_fields(kind, &message));
+        }
+    }
+}
+
+/// RecorderEndpoint `stopOnEndOfStream`: a recorder whose source ended stops (and finalises) on
+/// its own, as KMS's does.
+fn stop_recorders_fed_by(reg: &mut Registry, source: &ObjectId) {
+    let Some(pipeline) = reg.get(source).and_then(|o| o.pipeline.clone()) else {
+        return;
+    };
+    let fed: Vec<ObjectId> = reg
+        .objects
+        .values()
+        .filter(|o| o.pipeline.as_ref() == Some(&pipeline))
+        .filter(|o| o.props.get("stopOnEndOfStream").and_then(Value::as_bool) == Some(true))
+        .filter(|o| {
+            [
+                super::graph::MediaType::Audio,
+                super::graph::MediaType::Video,
+            ]
+            .into_iter()
+            .any(|t| super::graph::source_of(reg, &o.id, t).as_ref() == Some(source))
+        })
+        .map(|o| o.id.clone())
+        .collect();
+    for r in fed {
+        if let Some(UriMedia::Recorder(h)) = reg.get(&r).and_then(uri_state).map(|s| &s.media) {
+            tracing::info!(recorder = %r, "its source ended: stopping (stopOnEndOfStream)");
+            drop(tokio::spawn(h.stop()));
         }
     }
 }

@@ -250,6 +250,10 @@ function createOne2ManyApp({ kurentoPkg, wsUri }) {
     path: '/one2many',
     onConnection,
     errors,
+    /** The presenter ({ id, pipeline, webRtcEndpoint }) or null; tests reach its endpoint here. */
+    get presenter() {
+      return presenter;
+    },
     async close() {
       if (presenter) stop(presenter.id);
       for (const p of clients) kurentoLib.close(await p.catch(() => null));

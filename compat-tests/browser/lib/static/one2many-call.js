@@ -1,7 +1,8 @@
 // Browser side of kurento-tutorial-node/kurento-one2many-call (static/js/index.js), rewritten with the
 // same message flow: presenter → WebRtcPeerSendonly + {id:'presenter'}; viewer →
 // WebRtcPeerRecvonly + {id:'viewer'}; *Response → processAnswer; stopCommunication → dispose.
-// Additions: loopback-only candidates and window.testState.
+// Additions: loopback-only candidates and window.testState; `?videoCodec=H264` makes a viewer offer
+// that video codec only (setCodecPreferences before the offer is created).
 'use strict';
 
 var ws = new WebSocket('ws://' + location.host + '/one2many');
@@ -16,6 +17,8 @@ window.testState = {
   rejections: [],
   errors: [],
   serverCandidates: [],
+  videoCodecPreferences: null,
+  offerVideoCodecs: null,
 };
 
 function onError(error) {
@@ -112,6 +115,18 @@ function viewer() {
     };
     webRtcPeer = kurentoUtils.WebRtcPeer.WebRtcPeerRecvonly(options, function (error) {
       if (error) return onError(error);
+      var videoCodec = kmsTest.params.get('videoCodec');
+      if (videoCodec) {
+        try {
+          window.testState.videoCodecPreferences = kmsTest
+            .restrictVideoCodec(this.peerConnection, 'video/' + videoCodec)
+            .map(function (c) {
+              return c.mimeType + (c.sdpFmtpLine ? ' ' + c.sdpFmtpLine : '');
+            });
+        } catch (e) {
+          return onError(e);
+        }
+      }
       this.generateOffer(onOfferViewer);
     });
   }
@@ -119,6 +134,7 @@ function viewer() {
 
 function onOfferViewer(error, offerSdp) {
   if (error) return onError(error);
+  window.testState.offerVideoCodecs = kmsTest.videoCodecsOf(offerSdp);
   sendMessage({ id: 'viewer', sdpOffer: offerSdp });
 }
 

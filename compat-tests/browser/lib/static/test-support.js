@@ -57,6 +57,8 @@
       videoPacketsSent: 0,
       audioPacketsSent: 0,
       videoCodec: null,
+      videoCodecFmtp: null,
+      videoCodecSent: null,
       // SSRCs on the wire, for comparing with the server's getStats.
       videoSsrcReceived: null,
       videoSsrcSent: null,
@@ -73,12 +75,16 @@
         out.frameWidth = Math.max(out.frameWidth, s.frameWidth || 0);
         out.videoPacketsReceived += s.packetsReceived || 0;
         out.videoSsrcReceived = s.ssrc;
-        if (s.codecId && byId[s.codecId]) out.videoCodec = byId[s.codecId].mimeType;
+        if (s.codecId && byId[s.codecId]) {
+          out.videoCodec = byId[s.codecId].mimeType;
+          out.videoCodecFmtp = byId[s.codecId].sdpFmtpLine || null;
+        }
       } else if (s.type === 'inbound-rtp' && s.kind === 'audio') {
         out.audioPacketsReceived += s.packetsReceived || 0;
       } else if (s.type === 'outbound-rtp' && s.kind === 'video') {
         out.videoPacketsSent += s.packetsSent || 0;
         out.videoSsrcSent = s.ssrc;
+        if (s.codecId && byId[s.codecId]) out.videoCodecSent = byId[s.codecId].mimeType;
       } else if (s.type === 'outbound-rtp' && s.kind === 'audio') {
         out.audioPacketsSent += s.packetsSent || 0;
       } else if (s.type === 'transport' && s.selectedCandidatePairId) {
@@ -96,6 +102,47 @@
     return out;
   }
 
+  // Restricts the video transceivers of `pc` to one codec (e.g. 'video/H264') through
+  // RTCRtpTransceiver.setCodecPreferences, applied right before each createOffer: kurento-utils adds
+  // its recvonly transceivers inside generateOffer, just before it calls createOffer. H.264 with
+  // packetization-mode=1 goes first. Returns the codecs kept; throws if the browser has none.
+  function restrictVideoCodec(pc, mimeType) {
+    var wanted = mimeType.toLowerCase();
+    var codecs = RTCRtpReceiver.getCapabilities('video').codecs.filter(function (c) {
+      return c.mimeType.toLowerCase() === wanted;
+    });
+    if (!codecs.length) throw new Error('this browser cannot receive ' + mimeType);
+    var mode1 = function (c) {
+      return /packetization-mode=1/.test(c.sdpFmtpLine || '') ? 0 : 1;
+    };
+    codecs.sort(function (a, b) {
+      return mode1(a) - mode1(b);
+    });
+    var createOffer = pc.createOffer;
+    pc.createOffer = function () {
+      pc.getTransceivers().forEach(function (t) {
+        if (t.receiver.track && t.receiver.track.kind === 'video') t.setCodecPreferences(codecs);
+      });
+      return createOffer.apply(pc, arguments);
+    };
+    return codecs;
+  }
+
+  // Encoding names of the a=rtpmap lines in the first m=video section of an SDP.
+  function videoCodecsOf(sdp) {
+    var names = [];
+    var section = 0; // 0 before the first m=video, 1 inside it, 2 after it
+    sdp.split('\r\n').forEach(function (line) {
+      if (line.indexOf('m=') === 0) {
+        if (section === 1) section = 2;
+        else if (section === 0 && line.indexOf('m=video') === 0) section = 1;
+      }
+      var m = section === 1 && /^a=rtpmap:\d+ ([^/]+)\//.exec(line);
+      if (m) names.push(m[1]);
+    });
+    return names;
+  }
+
   function videoElementInfo(video) {
     return video
       ? { videoWidth: video.videoWidth, videoHeight: video.videoHeight, readyState: video.readyState }
@@ -109,5 +156,7 @@
     rtcConfiguration: rtcConfiguration,
     summarizeStats: summarizeStats,
     videoElementInfo: videoElementInfo,
+    restrictVideoCodec: restrictVideoCodec,
+    videoCodecsOf: videoCodecsOf,
   };
 })();
