@@ -80,11 +80,20 @@ async function main() {
     const withRecorders = await cpuOver(pid, 8000);
     for (const r of recorders) await r.stopAndWait();
     await pipeline.release();
-    const probe = JSON.parse(execFileSync('ffprobe', ['-v', 'error', '-show_entries', 'stream=codec_name:format=duration', '-of', 'json', `${DIR}/rec-0.webm`]));
+    // Every recording must be complete: both streams, and the length recorded.
+    let complete = 0;
+    const durations = [];
+    for (let i = 0; i < RECORDERS; i++) {
+      const j = JSON.parse(execFileSync('ffprobe', ['-v', 'error', '-show_entries', 'stream=codec_name:format=duration', '-of', 'json', `${DIR}/rec-${i}.webm`]));
+      const names = (j.streams || []).map((x) => x.codec_name).sort().join('+');
+      durations.push(Number(j.format.duration));
+      if (names === 'opus+vp8') complete += 1;
+    }
     out.recorders = RECORDERS;
+    out.recordings_complete = complete;
+    out.recording_seconds = { min: Math.min(...durations), max: Math.max(...durations) };
     out.recorder_cpu_per_stream = (withRecorders - playerOnly) / RECORDERS;
     out.recordings_per_core = Math.floor(1 / out.recorder_cpu_per_stream);
-    out.recording_check = probe;
 
     // 2. Play → first RTP packet, decoded and encoded.
     out.play_to_first_packet_ms = {};

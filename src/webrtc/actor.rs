@@ -1625,7 +1625,9 @@ impl Actor {
                 .is_none_or(|t| now.duration_since(t) > Duration::from_secs(10))
             {
                 self.last_drop_warn = Some(now);
-                tracing::warn!(
+                // The control plane decides what the application hears (a transcoder or an
+                // Error event): here it is only a trace.
+                tracing::debug!(
                     "dropping {:?} RTP: codec {} not negotiated for sending",
                     pkt.kind,
                     pkt.codec.name
