@@ -28,6 +28,7 @@ const MIN_FRAMES = 60;
 const PROFILES = [
   { mediaProfile: 'WEBM', ext: 'webm', streams: { video: 'vp8', audio: 'opus' } },
   { mediaProfile: 'MP4', ext: 'mp4', streams: { video: 'h264', audio: 'aac' } },
+  { mediaProfile: 'MKV', ext: 'mkv', streams: { video: 'vp8', audio: 'opus' } },
 ];
 
 async function ffprobe(...args) {
@@ -38,11 +39,15 @@ async function ffprobe(...args) {
 /** ffprobe's view of a file: codec name by stream type, and the format's duration in seconds. */
 async function probe(file) {
   const j = JSON.parse(
-    await ffprobe('-show_entries', 'stream=codec_type,codec_name:format=duration', '-of', 'json', file),
+    await ffprobe('-show_entries', 'stream=codec_type,codec_name,start_time:format=duration', '-of', 'json', file),
   );
   const streams = {};
-  for (const s of j.streams || []) streams[s.codec_type] = s.codec_name;
-  return { streams, duration: Number(j.format && j.format.duration) };
+  const start = {};
+  for (const s of j.streams || []) {
+    streams[s.codec_type] = s.codec_name;
+    start[s.codec_type] = Number(s.start_time);
+  }
+  return { streams, start, duration: Number(j.format && j.format.duration) };
 }
 
 /** Video frames ffmpeg decodes from the file. */
@@ -118,6 +123,10 @@ for (const pkg of kurento.CLIENTS) {
         );
         const frames = await decodedFrames(file);
         assert.ok(frames > MIN_FRAMES, `ffmpeg decoded ${frames} video frames, want > ${MIN_FRAMES}`);
+        // Audio and video start together: the file begins at the first keyframe.
+        const skew = Math.abs(p.start.audio - p.start.video);
+        assert.ok(skew < 0.04, `audio/video start skew ${Math.round(skew * 1000)} ms: ${JSON.stringify(p.start)}`);
+        process.stdout.write(`${title}: recorded ${recorded} s, file ${p.duration} s, skew ${Math.round(skew * 1000)} ms, ${frames} frames\n`);
 
         // 3. Play the file back to the page.
         await page.click('#play');

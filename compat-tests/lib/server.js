@@ -42,11 +42,11 @@ function canConnect(port) {
   });
 }
 
-function writeConfig(dir, { port, path: wsPath = 'kurento', garbageCollectorPeriod = 240 }) {
+function writeConfig(dir, { port, path: wsPath = 'kurento', garbageCollectorPeriod = 240, resources = {} }) {
   const conf = {
     mediaServer: {
       net: { websocket: { port, path: wsPath } },
-      resources: { garbageCollectorPeriod },
+      resources: { garbageCollectorPeriod, ...resources },
     },
   };
   const confFile = path.join(dir, 'kurento.conf.json');

@@ -313,6 +313,58 @@ for (const v of VERSIONS) {
       await pipeline.release();
     });
 
+    it('transcodes Opus to PCMU for a phone-like RtpEndpoint, whose ffmpeg decodes G.711 audio', async () => {
+      pipeline = await client.create('MediaPipeline');
+      const player = await pipeline.create('PlayerEndpoint', { uri: `file://${media.webm}` });
+      const port = await freeRtpPair();
+      const offer = ['v=0', 'o=- 0 0 IN IP4 127.0.0.1', 's=phone', 'c=IN IP4 127.0.0.1', 't=0 0',
+        `m=audio ${port} RTP/AVP 0`, 'a=rtpmap:0 PCMU/8000', 'a=recvonly', ''].join('\r\n');
+      const ep = await pipeline.create('RtpEndpoint');
+      const answer = await ep.processOffer(offer);
+      assert.match(answer, /m=audio \d+ RTP\/AVP 0/, answer);
+      const sdpFile = path.join(DIR, `v${v.major}-pcmu.sdp`);
+      fs.writeFileSync(sdpFile, offer);
+      const child = spawn('ffmpeg', ['-v', 'error', '-protocol_whitelist', 'file,udp,rtp', '-i', sdpFile, '-t', '1', '-f', 'framemd5', '-'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      child.stdout.on('data', (d) => { out += d; });
+      const done = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+      const transcoding = once(player, 'MediaTranscodingStateChanged', 8000);
+      await player.connect(ep, 'AUDIO');
+      await sleep(300);
+      await player.play();
+      try {
+        assert.equal((await transcoding).mediaType, 'AUDIO');
+        assert.equal(await within(10000, done, 'ffmpeg decoding 1 s of PCMU'), 0);
+        const frames = out.split('\n').filter((l) => /^0,/.test(l)).length;
+        assert.ok(frames >= 5, `ffmpeg decoded ${frames} PCMU frames:\n${out}`);
+        assert.match(out, /pcm_mulaw|codec_id/, 'framemd5 header');
+      } finally {
+        child.kill('SIGKILL');
+      }
+      await pipeline.release();
+    });
+
+    it('pause holds the player where it is; play resumes from there', async () => {
+      pipeline = await client.create('MediaPipeline');
+      const player = await pipeline.create('PlayerEndpoint', { uri: `file://${media.webm}` });
+      const states = [];
+      player.on('UriEndpointStateChanged', (e) => states.push(e.state));
+      await player.play();
+      await sleep(800);
+      await player.pause();
+      await sleep(200);
+      const held = await player.getPosition();
+      await sleep(700);
+      const still = await player.getPosition();
+      assert.ok(Math.abs(still - held) < 50, `paused at ${held} ms, ${still} ms 700 ms later`);
+      await player.play();
+      await sleep(500);
+      const moving = await player.getPosition();
+      assert.ok(moving > still + 300, `resumed from ${still} ms: ${moving} ms 500 ms later`);
+      assert.deepEqual(states, ['START', 'PAUSE', 'START']);
+      await pipeline.release();
+    });
+
     it('setVideoFormat forces H.264 on what leaves a VP8 player: an MKV recorder gets H.264', async () => {
       pipeline = await client.create('MediaPipeline');
       const file = path.join(DIR, `v${v.major}`, 'forced-h264.mkv');
@@ -536,3 +588,32 @@ async function eventually(fn, ms, what) {
     await sleep(100);
   }
 }
+
+describe('mediaServer.resources.transcoding = false', () => {
+  const off = useServer({ resources: { transcoding: false } });
+  it('a sink that cannot take its source codec gets an Error event (UNSUPPORTED_MEDIA_TYPE), and nothing is transcoded', async () => {
+    const v = VERSIONS[0];
+    const c = await connect(v.pkg, off.url);
+    try {
+      const pipeline = await c.create('MediaPipeline');
+      const player = await pipeline.create('PlayerEndpoint', { uri: `file://${media.webm}` });
+      const ep = await pipeline.create('RtpEndpoint');
+      await ep.processOffer(['v=0', 'o=- 0 0 IN IP4 127.0.0.1', 's=-', 'c=IN IP4 127.0.0.1', 't=0 0',
+        'm=video 40000 RTP/AVP 96', 'a=rtpmap:96 H264/90000', 'a=fmtp:96 packetization-mode=1', 'a=recvonly', ''].join('\r\n'));
+      let transcoding = 0;
+      player.on('MediaTranscodingStateChanged', () => { transcoding += 1; });
+      const error = once(ep, 'Error', 8000, 'Error on the H.264-only sink');
+      await player.connect(ep, 'VIDEO');
+      await player.play();
+      const e = await error;
+      assert.equal(e.type, 'UNSUPPORTED_MEDIA_TYPE', JSON.stringify(e));
+      assert.match(e.description, /VP8.*transcoding is off/, e.description);
+      await sleep(500);
+      assert.equal(transcoding, 0);
+      assert.equal(await player.isMediaTranscoding('VIDEO'), false);
+      await pipeline.release();
+    } finally {
+      closeClient(c);
+    }
+  });
+});

@@ -355,7 +355,9 @@ impl Task {
 
     /// Builds the GStreamer pipeline for what arrived and writes what was queued.
     fn start(&mut self) {
-        let State::Waiting { queued, since, .. } = std::mem::replace(&mut self.state, State::Done)
+        let State::Waiting {
+            mut queued, since, ..
+        } = std::mem::replace(&mut self.state, State::Done)
         else {
             return;
         };
@@ -384,6 +386,13 @@ impl Task {
             waited_ms = since.elapsed().as_millis() as u64,
             "recording started"
         );
+        // The streams were chosen from everything queued; the file starts with the first
+        // keyframe: audio that came while waiting for it is left out, so both streams start
+        // together (a browser answers a keyframe request in 100-300 ms).
+        if let Some(key) = queued.iter().find(|p| p.kind == MediaKind::Video) {
+            let t = key.arrival;
+            queued.retain(|p| p.kind == MediaKind::Video || p.arrival >= t);
+        }
         let mut r = running;
         r.start = queued.first().map_or_else(Instant::now, |p| p.arrival);
         for p in queued {
