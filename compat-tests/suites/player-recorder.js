@@ -16,15 +16,12 @@ const path = require('node:path');
 const { useServer, KmsServer } = require('../lib/server');
 const { VERSIONS, connect, closeClient } = require('../lib/clients');
 const { sleep, within, rejectsWithCode, viaCallback } = require('../lib/util');
+const { ffmpeg, probe, decodedFrames, once } = require('../lib/media');
 
 const server = useServer();
 const DIR = fs.mkdtempSync(path.join(os.tmpdir(), 'kms-player-recorder-'));
 const SECONDS = 4;
 const FPS = 30;
-
-function ffmpeg(...args) {
-  execFileSync('ffmpeg', ['-v', 'error', '-y', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
-}
 
 /** The test media: a moving test pattern with a tone, 320x240@30, SECONDS long. */
 function makeMedia() {
@@ -36,29 +33,6 @@ function makeMedia() {
   const text = path.join(DIR, 'not-media.webm');
   fs.writeFileSync(text, 'this is not a media file\n'.repeat(200));
   return { webm, mp4, text };
-}
-
-/** ffprobe's view of a file: streams by type (codec name) and duration in seconds. */
-function probe(file) {
-  const out = execFileSync('ffprobe', ['-v', 'error', '-show_entries', 'stream=codec_type,codec_name,start_time:format=duration', '-of', 'json', file]);
-  const j = JSON.parse(out);
-  const streams = {};
-  const start = {};
-  for (const s of j.streams || []) {
-    streams[s.codec_type] = s.codec_name;
-    start[s.codec_type] = Number(s.start_time);
-  }
-  return { streams, start, duration: Number(j.format && j.format.duration) };
-}
-
-/** Frames ffmpeg decodes from the file's video. */
-function decodedFrames(file) {
-  const out = execFileSync('ffprobe', ['-v', 'error', '-count_frames', '-select_streams', 'v:0', '-show_entries', 'stream=nb_read_frames', '-of', 'csv=p=0', file]);
-  return Number(String(out).trim().split(/\s+/)[0]);
-}
-
-function once(obj, event, ms, what) {
-  return within(ms, new Promise((resolve) => obj.once(event, resolve)), what || event);
 }
 
 let media;

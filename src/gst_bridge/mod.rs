@@ -9,7 +9,9 @@
 //! [`RtpPacket`]: crate::media::RtpPacket
 //! [`ElementPort`]: crate::media::ElementPort
 
+pub mod filter;
 pub mod http_post;
+pub mod overlay;
 pub mod player;
 pub mod recorder;
 mod rtp;
@@ -179,6 +181,31 @@ const NEEDED: &[Needed] = &[
         factory: "rtspsrc",
         package: "gstreamer1.0-plugins-good",
         disables: "playing rtsp:// URIs",
+    },
+    Needed {
+        factory: "zbar",
+        package: "gstreamer1.0-plugins-bad",
+        disables: "ZBarFilter",
+    },
+    Needed {
+        factory: "facedetect",
+        package: "gstreamer1.0-opencv",
+        disables: "FaceOverlayFilter",
+    },
+    Needed {
+        factory: "gdkpixbufoverlay",
+        package: "gstreamer1.0-plugins-good",
+        disables: "FaceOverlayFilter and ImageOverlayFilter",
+    },
+    Needed {
+        factory: "compositor",
+        package: "gstreamer1.0-plugins-base",
+        disables: "Composite and AlphaBlending",
+    },
+    Needed {
+        factory: "audiomixer",
+        package: "gstreamer1.0-plugins-base",
+        disables: "audio mixing in Composite, Mixer and AlphaBlending",
     },
 ];
 

@@ -102,10 +102,13 @@ struct Inner {
     to: CodecId,
     graph: GraphInbox,
     closed: AtomicBool,
+    /// Ends the bus task: a closed pipeline posts nothing more.
+    stop: Arc<tokio::sync::Notify>,
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
+        self.stop.notify_one();
         let _ = self.pipeline.set_state(gst::State::Null);
     }
 }
@@ -118,12 +121,38 @@ pub fn spawn_transcoder(
     to: &CodecId,
     graph: GraphInbox,
 ) -> Result<TranscoderHandle, String> {
+    spawn_chain(kind, from, to, None, graph, None)
+}
+
+/// What a chain's owner does with its pipeline: a filter's element messages (zbar's barcodes,
+/// facedetect's faces) and properties to set once it is built. Runs on the chain's bus task.
+pub(super) trait ChainHooks: Send + Sync {
+    /// The pipeline was built (again, when the input codec changed) and is about to play.
+    fn started(&self, _pipeline: &gst::Pipeline) {}
+    /// An element message of the pipeline.
+    fn message(&self, _pipeline: &gst::Pipeline, _s: &gst::StructureRef) {}
+}
+
+/// Name given to the filter element inside a chain, for setElementProperty.
+pub(super) const FILTER_NAME: &str = "kms_filter";
+
+/// Decode → [`filter`, a description of raw-media elements] → encode, as a graph element.
+/// `hooks` see the pipeline and its element messages.
+pub(super) fn spawn_chain(
+    kind: MediaKind,
+    from: &CodecId,
+    to: &CodecId,
+    filter: Option<&str>,
+    graph: GraphInbox,
+    hooks: Option<Arc<dyn ChainHooks>>,
+) -> Result<TranscoderHandle, String> {
     check(from, to)?;
     let d = rtpbuf::depay_of(from).ok_or_else(|| format!("cannot decode {}", from.name))?;
     let enc = encoder_chain(to).ok_or_else(|| format!("cannot encode {}", to.name))?;
+    let filter = filter.map(|f| format!("{f} ! ")).unwrap_or_default();
     let desc = format!(
         "appsrc name=src is-live=true do-timestamp=true format=time ! {} ! {} ! queue max-size-buffers=3 leaky=downstream \
-         ! {enc} ! appsink name=out sync=false",
+         ! {filter}{enc} ! appsink name=out sync=false",
         d.depay, d.decode
     );
     let pipeline = gst::parse::launch(&desc)
@@ -165,6 +194,12 @@ pub fn spawn_transcoder(
             .build(),
     );
     let bus = pipeline.bus().ok_or("no bus")?;
+    if let Some(h) = &hooks {
+        h.started(&pipeline);
+    }
+    let weak = pipeline.downgrade();
+    let stop = Arc::new(tokio::sync::Notify::new());
+    let stopped = stop.clone();
     pipeline
         .set_state(gst::State::Playing)
         .map_err(|e| format!("cannot start the transcoder: {e}"))?;
@@ -173,8 +208,19 @@ pub fn spawn_transcoder(
     tokio::spawn(
         async move {
             let mut msgs = bus.stream();
-            while let Some(m) = msgs.next().await {
+            loop {
+                let m = tokio::select! {
+                    _ = stopped.notified() => break,
+                    m = msgs.next() => match m { Some(m) => m, None => break },
+                };
                 match m.view() {
+                    gst::MessageView::Element(e) => {
+                        let (Some(h), Some(st)) = (&hooks, e.structure()) else {
+                            continue;
+                        };
+                        let Some(p) = weak.upgrade() else { break };
+                        h.message(&p, st);
+                    }
                     gst::MessageView::Error(e) => {
                         warn!(
                             "transcoder error: {} ({})",
@@ -201,6 +247,7 @@ pub fn spawn_transcoder(
             to: to.clone(),
             graph,
             closed: AtomicBool::new(false),
+            stop,
         }),
     })
 }
@@ -212,6 +259,33 @@ fn set_bitrate(enc: &gst::Element, to: &CodecId, bps: u64) {
         "H264" => enc.set_property("bitrate", (bps / 1000) as u32),
         _ => {}
     }
+}
+
+impl TranscoderHandle {
+    /// GStreamerFilter.setElementProperty on the chain's filter element, as KMS converts values.
+    pub(super) fn set_filter_property(&self, prop: &str, value: &str) -> Result<(), String> {
+        let el = self
+            .inner
+            .pipeline
+            .by_name(FILTER_NAME)
+            .ok_or("this chain has no filter element")?;
+        set_property(&el, prop, value)
+    }
+}
+
+/// Sets a property from its string form, with an error (never a panic) when it does not exist,
+/// is read-only or the value does not convert.
+pub(super) fn set_property(el: &gst::Element, prop: &str, value: &str) -> Result<(), String> {
+    let pspec = el
+        .find_property(prop)
+        .ok_or_else(|| format!("No property named '{prop}' in object '{}'", el.name()))?;
+    if !pspec.flags().contains(gst::glib::ParamFlags::WRITABLE) {
+        return Err(format!("Property '{prop}' of '{}' is read-only", el.name()));
+    }
+    let v = gst::glib::Value::deserialize_with_pspec(value, &pspec)
+        .map_err(|_| format!("Cannot convert '{value}' to {}", pspec.value_type().name()))?;
+    el.set_property_from_value(prop, &v);
+    Ok(())
 }
 
 impl ElementPort for TranscoderHandle {
@@ -244,6 +318,7 @@ impl ElementPort for TranscoderHandle {
 
     fn close(&self) {
         self.inner.closed.store(true, Ordering::Relaxed);
+        self.inner.stop.notify_one();
         let _ = self.inner.pipeline.set_state(gst::State::Null);
     }
 }

@@ -120,6 +120,10 @@ pub(super) static CLASSES: &[&ClassBehaviour] = &[
     &super::recorder_endpoint::CLASS,
     &super::http_post_endpoint::CLASS,
     &super::http_post_endpoint::POST_CLASS,
+    &super::gstreamer_filter::CLASS,
+    &super::zbar_filter::CLASS,
+    &super::face_overlay_filter::CLASS,
+    &super::image_overlay_filter::CLASS,
 ];
 
 pub(super) fn behaviour(class: &str) -> Option<&'static ClassBehaviour> {

@@ -19,6 +19,11 @@ pub enum ControlEvent {
     Graph(GraphEvent),
     /// A player or recorder (the GStreamer bridge).
     Uri(ElementId, UriEvent),
+    /// A ZBarFilter saw a code: (type, value).
+    Code(ElementId, String, String),
+    /// An element's media side failed without stopping it (an overlay image that cannot be
+    /// fetched): an Error event.
+    ElementError(ElementId, crate::gst_bridge::ErrorType, String),
 }
 
 pub struct MediaEnv {

@@ -12,10 +12,13 @@ pub mod class;
 mod dispatcher;
 mod dispatcher_one_to_many;
 mod env;
+mod face_overlay_filter;
 mod graph;
+mod gstreamer_filter;
 mod http_post_endpoint;
 mod hub;
 mod hub_port;
+mod image_overlay_filter;
 mod media_element;
 mod media_object;
 mod media_pipeline;
@@ -30,6 +33,7 @@ mod transcoding;
 mod unimplemented;
 mod uri_endpoint;
 mod web_rtc_endpoint;
+mod zbar_filter;
 
 pub use env::{rtp_config, ControlEvent, MediaEnv, DEFAULT_URI_PATH};
 pub use graph::Connection;
@@ -85,6 +89,7 @@ pub const EMITTED_EVENTS: &[&str] = &[
     "Paused",
     "Stopped",
     "MediaTranscodingStateChanged",
+    "CodeFound",
 ];
 
 /// An event raised by an object, before it is fanned out to subscribers under its names.
@@ -158,6 +163,7 @@ pub struct Registry {
     pub(crate) endpoints: HashMap<ElementId, ObjectId>,
     pub(crate) media: Arc<MediaEnv>,
     transcoders: transcoding::Transcoders,
+    last_codes: zbar_filter::LastCodes,
     started: std::time::Instant,
 }
 
@@ -177,6 +183,7 @@ impl Registry {
             endpoints: HashMap::new(),
             media,
             transcoders: transcoding::Transcoders::default(),
+            last_codes: zbar_filter::LastCodes::default(),
             started: std::time::Instant::now(),
         };
         if let Some(class) = model::model().class("ServerManager") {
@@ -572,6 +579,12 @@ pub fn on_media_event(reg: &mut Registry, ev: ControlEvent) {
         ControlEvent::Graph(e) => media_element::on_graph_event(reg, e),
         ControlEvent::Rtp(id, e) => rtp_endpoint::on_event(reg, id, e),
         ControlEvent::Uri(id, e) => uri_endpoint::on_event(reg, id, e),
+        ControlEvent::Code(id, t, v) => zbar_filter::on_code(reg, id, t, v),
+        ControlEvent::ElementError(key, kind, message) => {
+            if let Some(id) = reg.endpoints.get(&key).cloned() {
+                reg.raise(&id, "Error", uri_endpoint::error_fields(kind, &message));
+            }
+        }
     }
 }
 

@@ -22,14 +22,18 @@ const ARGS = [
 /**
  * Launches a browser with a fresh profile. Returns { context, newPage(), consoleLog(), close() };
  * page console output and page errors are collected for failure reports.
+ * @param {object} [o]
+ * @param {string} [o.fakeVideoFile] a .y4m (or .mjpeg) clip the fake camera plays in a loop
+ *   (--use-file-for-fake-video-capture) instead of Chromium's built-in test pattern
  */
-async function launchBrowser() {
+async function launchBrowser({ fakeVideoFile = null } = {}) {
   const { chromium } = require('playwright-core');
+  if (fakeVideoFile && !fs.existsSync(fakeVideoFile)) throw new Error(`fake camera clip not found: ${fakeVideoFile}`);
   const profile = tempDir('kms-chromium-');
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: process.env.CHROMIUM_BIN || '/usr/bin/chromium',
     headless: true,
-    args: ARGS,
+    args: fakeVideoFile ? [...ARGS, `--use-file-for-fake-video-capture=${fakeVideoFile}`] : ARGS,
   });
   const lines = [];
   let pageNo = 0;

@@ -16,8 +16,9 @@ const { startWebServer } = require('./web-server');
  * @param {boolean} [o.coturn] start coturn first
  * @param {(coturn) => object} [o.ini] extra WebRtcEndpoint.conf.ini keys
  * @param {(opts) => object} o.createApp application factory, called with { kurentoPkg, wsUri, coturn }
+ * @param {object} [o.browser] launchBrowser options, e.g. { fakeVideoFile }
  */
-async function startStack(sc, { pkg, coturn: wantCoturn = false, ini = null, createApp }) {
+async function startStack(sc, { pkg, coturn: wantCoturn = false, ini = null, createApp, browser: browserOpts = {} }) {
   let coturn = null;
   if (wantCoturn) {
     coturn = new Coturn();
@@ -46,7 +47,7 @@ async function startStack(sc, { pkg, coturn: wantCoturn = false, ini = null, cre
   sc.defer('web server', () => web.close());
   sc.report('application errors', () => app.errors.join('\n'));
 
-  const browser = await launchBrowser();
+  const browser = await launchBrowser(browserOpts);
   sc.defer('browser', () => browser.close());
   sc.report('browser console', () => browser.consoleLog());
 

@@ -9,19 +9,28 @@ const { WebSocketServer } = require('ws');
 const { kurentoUtilsBundle } = require('./bundle');
 
 const STATIC_DIR = path.join(__dirname, 'static');
-const TYPES = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8' };
+const TYPES = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.png': 'image/png',
+};
 
 /**
- * @param {object|null} app an application from lib/apps/* ({ path, onConnection(ws), close() }),
- *   or null for pages that need no signalling (the harness self-check).
+ * @param {object|null} app an application from lib/apps/* ({ path, onConnection(ws, req), close() },
+ *   optionally `files`: { '/url/path': '/absolute/file' } served besides lib/static, e.g. images the
+ *   test generates), or null for pages that need no signalling (the harness self-check).
  */
 async function startWebServer(app) {
   const bundle = await kurentoUtilsBundle();
+  const requests = [];
   const server = http.createServer((req, res) => {
     const url = new URL(req.url, 'http://127.0.0.1');
+    requests.push(`${req.method} ${url.pathname}`);
     let file;
     if (url.pathname === '/js/kurento-utils.js') file = bundle;
-    else if (url.pathname === '/favicon.ico') {
+    else if (app && app.files && Object.prototype.hasOwnProperty.call(app.files, url.pathname)) {
+      file = app.files[url.pathname];
+    } else if (url.pathname === '/favicon.ico') {
       res.writeHead(204);
       return res.end();
     } else {
@@ -47,7 +56,7 @@ async function startWebServer(app) {
   let wss = null;
   if (app) {
     wss = new WebSocketServer({ server, path: app.path });
-    wss.on('connection', (ws) => app.onConnection(ws));
+    wss.on('connection', (ws, req) => app.onConnection(ws, req));
   }
   await new Promise((resolve, reject) => {
     server.once('error', reject);
@@ -56,6 +65,8 @@ async function startWebServer(app) {
   const { port } = server.address();
   return {
     port,
+    /** "METHOD /path" of every HTTP request served so far (pages, scripts, app files). */
+    requests,
     url: (page, query = {}) => {
       const qs = new URLSearchParams(
         Object.fromEntries(
