@@ -65,17 +65,28 @@ function maxVolume(file) {
 }
 
 /**
- * Share of the pixels in a region of the frame at `seconds` that are strongly magenta (the
- * overlay tests' image colour): x, y, w, h in pixels of the decoded frame.
+ * Share of the pixels in a region of the frame at `seconds` whose colour `is(r, g, b)`: x, y, w, h
+ * in pixels of the decoded frame.
  */
-function magentaShare(file, seconds, { x, y, w, h }) {
+function colourShare(file, seconds, { x, y, w, h }, is) {
   const raw = execFileSync('ffmpeg', ['-v', 'error', '-ss', String(seconds), '-i', file, '-frames:v', '1',
     '-vf', `crop=${w}:${h}:${x}:${y}`, '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-'], { maxBuffer: 64 << 20 });
   let n = 0;
   for (let i = 0; i + 2 < raw.length; i += 3) {
-    if (raw[i] > 180 && raw[i + 1] < 90 && raw[i + 2] > 180) n++;
+    if (is(raw[i], raw[i + 1], raw[i + 2])) n++;
   }
   return n / (raw.length / 3);
+}
+
+const COLOURS = {
+  magenta: (r, g, b) => r > 180 && g < 90 && b > 180,
+  red: (r, g, b) => r > 170 && g < 80 && b < 80,
+  blue: (r, g, b) => r < 80 && g < 80 && b > 170,
+};
+
+/** Share of strongly magenta pixels (the overlay tests' image colour) in a region. */
+function magentaShare(file, seconds, region) {
+  return colourShare(file, seconds, region, COLOURS.magenta);
 }
 
 /** An opaque magenta PNG of w×h with an alpha channel (what the overlay tests draw). */
@@ -114,5 +125,5 @@ function once(obj, event, ms, what) {
 }
 
 module.exports = {
-  ffmpeg, probe, decodedFrames, frameAt, psnrOf, maxVolume, magentaShare, magentaPng, astronautPng, once,
+  ffmpeg, probe, decodedFrames, frameAt, psnrOf, maxVolume, colourShare, COLOURS, magentaShare, magentaPng, astronautPng, once,
 };

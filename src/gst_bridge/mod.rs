@@ -11,6 +11,7 @@
 
 pub mod filter;
 pub mod http_post;
+pub mod mixer;
 pub mod overlay;
 pub mod player;
 pub mod recorder;

@@ -703,6 +703,31 @@ mod tests {
     }
 
     #[test]
+    fn hostile_image_uris_are_refused_quickly() {
+        if super::super::engine().is_err() {
+            return;
+        }
+        let t = Instant::now();
+        for uri in [
+            "",
+            "   ",
+            "rtsp://127.0.0.1/x.png",
+            "file://relative/x.png",
+            "file:///no/such/dir/x.png",
+            "/no/such/file.png",
+            "file:///etc/hostname",
+            "file:///tmp/%00x.png",
+            "http://127.0.0.1:1/x.png",
+            "http://[::1/x.png",
+            "gopher://x/y",
+            "x.png\n",
+        ] {
+            assert!(load_image(uri, "file:///var/lib/kurento/").is_err(), "{uri:?}");
+        }
+        assert!(t.elapsed() < FETCH_TIMEOUT, "{:?}", t.elapsed());
+    }
+
+    #[test]
     fn only_images_are_overlaid() {
         let dir = std::env::temp_dir().join(format!("kms-ov-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).ok();

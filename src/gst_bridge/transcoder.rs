@@ -46,6 +46,11 @@ pub fn input_codec(name: &str) -> Option<CodecId> {
     })
 }
 
+/// The encoder and payloader that make `name` (VP8, H264, OPUS...) from raw media.
+pub(super) fn encoder_chain_of(name: &str) -> Option<&'static str> {
+    encoder_chain(&output_codec(name)?)
+}
+
 fn encoder_chain(to: &CodecId) -> Option<&'static str> {
     Some(match to.name.to_ascii_uppercase().as_str() {
         "VP8" => {

@@ -26,6 +26,8 @@ pub struct Created {
 pub struct NewObject<'a> {
     pub id: &'a ObjectId,
     pub pipeline: Option<&'a ObjectId>,
+    /// The pipeline or hub it was created in.
+    pub parent: Option<&'a ObjectId>,
     /// Constructor params (checked against the kmd), minus mediaPipeline/hub.
     pub props: &'a Map<String, Value>,
 }
@@ -124,6 +126,9 @@ pub(super) static CLASSES: &[&ClassBehaviour] = &[
     &super::zbar_filter::CLASS,
     &super::face_overlay_filter::CLASS,
     &super::image_overlay_filter::CLASS,
+    &super::composite::CLASS,
+    &super::alpha_blending::CLASS,
+    &super::mixer::CLASS,
 ];
 
 pub(super) fn behaviour(class: &str) -> Option<&'static ClassBehaviour> {

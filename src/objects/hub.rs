@@ -1,9 +1,11 @@
 //! Hub: the graph of the hub's pipeline as DOT. Dispatcher and DispatcherOneToMany route their
-//! ports without decoding; Composite, Mixer and AlphaBlending mix decoded media and have no
-//! behaviour yet, so media stops at their ports.
+//! ports without decoding; Composite, Mixer and AlphaBlending run a mixer on the GStreamer bridge,
+//! and each of their HubPorts is a media element of its own (see `hub_port`).
 
-use super::class::ClassBehaviour;
+use super::class::{self, ClassBehaviour, Created, NewObject};
+use super::hub_port::PortMedia;
 use super::{opt_str, Outcome, Registry};
+use crate::gst_bridge::mixer::{HubMixer, HubPortMedia, MixKind};
 use kurento_protocol::{ErrorKind, ObjectId, RpcError};
 use serde_json::{Map, Value};
 
@@ -52,4 +54,39 @@ pub(super) fn port_of(
         ));
     }
     Ok(port)
+}
+
+/// A mixing hub's state: its mixer.
+pub(super) struct MixingHub {
+    pub mixer: HubMixer,
+}
+
+/// Composite, AlphaBlending and Mixer's constructor: a mixer for the hub.
+pub(super) fn create_mixing_hub(kind: MixKind, o: &NewObject) -> Result<Created, RpcError> {
+    let mixer = HubMixer::spawn(kind, o.id.as_str())
+        .map_err(|e| RpcError::new(ErrorKind::MediaObjectNotAvailable, e))?;
+    Ok(Created {
+        state: Some(Box::new(MixingHub { mixer })),
+        element: None,
+    })
+}
+
+pub(super) fn mixer_of(reg: &Registry, hub: &ObjectId) -> Option<HubMixer> {
+    reg.get(hub)
+        .and_then(class::state::<MixingHub>)
+        .map(|h| h.mixer.clone())
+}
+
+/// A port of `hub` named by param `key`, with its media.
+pub(super) fn port_media(
+    reg: &Registry,
+    hub: &ObjectId,
+    p: &Map<String, Value>,
+    key: &str,
+) -> Result<HubPortMedia, RpcError> {
+    let port = port_of(reg, hub, p, key)?;
+    reg.get(&port)
+        .and_then(class::state::<PortMedia>)
+        .map(|m| m.0.clone())
+        .ok_or_else(|| RpcError::object_not_found(port.as_str()))
 }

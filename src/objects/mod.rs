@@ -7,8 +7,10 @@
 //! Nothing here knows sessions, sockets or JSON-RPC framing: operations return values and
 //! queue [`RaisedEvent`]s that the RPC layer delivers to subscribers.
 
+mod alpha_blending;
 mod base_rtp_endpoint;
 pub mod class;
+mod composite;
 mod dispatcher;
 mod dispatcher_one_to_many;
 mod env;
@@ -22,6 +24,7 @@ mod image_overlay_filter;
 mod media_element;
 mod media_object;
 mod media_pipeline;
+mod mixer;
 mod pass_through;
 mod player_endpoint;
 mod recorder_endpoint;
@@ -327,6 +330,7 @@ impl Registry {
                 &class::NewObject {
                     id: &id,
                     pipeline: pipeline.as_ref(),
+                    parent: parent.as_ref(),
                     props: &props,
                 },
             )?,

@@ -5,7 +5,6 @@ use kurento_protocol::{ErrorKind, RpcError};
 /// Why a class's methods are not available, in words a Kurento user can act on.
 fn reason(class: &str) -> &'static str {
     match class {
-        "Composite" | "Mixer" | "AlphaBlending" => "mixing hubs are not built yet",
         "OpenCVFilter" => "OpenCVFilter runs C++ plugins built against KMS, which cannot load here",
         _ => "it is not built yet",
     }
