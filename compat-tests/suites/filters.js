@@ -113,6 +113,12 @@ for (const v of VERSIONS) {
           assert.ok(m.u < 124 && m.v > 132, `sepia chroma means ${JSON.stringify(m)}`);
         }],
         ['videocrop', 'videocrop top=40 bottom=40', (f) => assert.equal(probe(f).size, '320x160')],
+        ['textoverlay (magenta text)', 'textoverlay text=KMS font-desc="Sans Bold 48" color=0xFFFF00FF valignment=center halignment=center', (f) => {
+          // testsrc has a magenta bar of its own: the text adds magenta around the centre.
+          const centre = { x: 100, y: 90, w: 120, h: 60 };
+          const added = magentaShare(f, 1.5, centre) - magentaShare(clip, 1.5, centre);
+          assert.ok(added > 0.1, `magenta text in the centre: +${added}`);
+        }],
         ['capsfilter with a scale', 'capsfilter caps=video/x-raw,width=160,height=120', (f) => assert.equal(probe(f).size, '160x120')],
       ];
       for (const [name, command, check] of table) {

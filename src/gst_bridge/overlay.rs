@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
-use tracing::{info, warn};
+use tracing::{debug, info};
 
 /// Faces overlaid at once (one gdkpixbufoverlay each).
 const MAX_FACES: usize = 4;
@@ -283,8 +283,9 @@ struct FaceState {
     faces: Vec<Placement>,
     seen: Option<Instant>,
     shown: [Option<PathBuf>; MAX_FACES],
-    /// Detections so far (for the benchmark and the logs).
+    /// Detections so far, and since when the rate in the logs is counted.
     detections: u64,
+    rate_since: Option<(Instant, u64)>,
 }
 
 /// A FaceOverlayFilter's overlay: which image, and the faces it goes on.
@@ -303,6 +304,7 @@ impl Default for FaceOverlay {
                 seen: None,
                 shown: Default::default(),
                 detections: 0,
+                rate_since: None,
             })),
         }
     }
@@ -332,11 +334,6 @@ impl FaceOverlay {
         let mut st = lock(&self.st);
         st.image = image.map(|(i, g)| (Arc::new(i), g));
         self.apply(&mut st);
-    }
-
-    /// Detections so far.
-    pub fn detections(&self) -> u64 {
-        lock(&self.st).detections
     }
 
     fn apply(&self, st: &mut FaceState) {
@@ -424,11 +421,21 @@ impl ChainHooks for FaceOverlay {
                 })
             })
             .collect();
-        tracing::debug!(?faces, frame = ?(fw, fh), "faces detected");
+        tracing::trace!(?faces, frame = ?(fw, fh), "faces detected");
         let mut st = lock(&self.st);
         st.detections += 1;
-        if st.detections == 1 {
-            info!("face detection running");
+        let now = Instant::now();
+        match st.rate_since {
+            None => {
+                info!("face detection running");
+                st.rate_since = Some((now, st.detections));
+            }
+            Some((t, n)) if now.duration_since(t) >= Duration::from_secs(10) => {
+                let rate = (st.detections - n) as f64 / now.duration_since(t).as_secs_f64();
+                debug!("face detections: {rate:.1}/s");
+                st.rate_since = Some((now, st.detections));
+            }
+            Some(_) => {}
         }
         if !faces.is_empty() {
             st.faces = faces;
@@ -604,11 +611,6 @@ impl ChainHooks for ImageOverlay {
     }
 }
 
-/// Logs why an overlay image could not be used (the element's Error event says it too).
-pub fn log_image_error(uri: &str, e: &str) {
-    warn!("overlay image {uri}: {e}; the video goes on without it");
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -722,7 +724,10 @@ mod tests {
             "gopher://x/y",
             "x.png\n",
         ] {
-            assert!(load_image(uri, "file:///var/lib/kurento/").is_err(), "{uri:?}");
+            assert!(
+                load_image(uri, "file:///var/lib/kurento/").is_err(),
+                "{uri:?}"
+            );
         }
         assert!(t.elapsed() < FETCH_TIMEOUT, "{:?}", t.elapsed());
     }

@@ -61,7 +61,7 @@ ws.onmessage = function (message) {
 };
 
 function join() {
-  if (webRtcPeer) return;
+  if (webRtcPeer || window.testState.state === 'joining') return;
   window.testState.state = 'joining';
   // Created in the click handler (a user gesture), so that it runs.
   startAudioProbe();
@@ -71,10 +71,60 @@ function join() {
     onicecandidate: onIceCandidate,
     configuration: kmsTest.rtcConfiguration(),
   };
-  webRtcPeer = kurentoUtils.WebRtcPeer.WebRtcPeerSendrecv(options, function (error) {
-    if (error) return onError(error);
-    this.generateOffer(onOffer);
+  var create = function () {
+    webRtcPeer = kurentoUtils.WebRtcPeer.WebRtcPeerSendrecv(options, function (error) {
+      if (error) return onError(error);
+      this.generateOffer(onOffer);
+    });
+  };
+  // ?mark=r,g,b: send the fake camera with a band of that colour over its bottom quarter, so
+  // that the test can tell whose camera is in which tile of the mix (all tabs share one fake
+  // camera, so their pictures are otherwise identical).
+  var mark = kmsTest.params.get('mark');
+  if (!mark) return create();
+  markedCamera(mark).then(function (stream) {
+    options.videoStream = stream;
+    create();
+  }, onError);
+}
+
+var marked = null;
+
+function markedCamera(rgb) {
+  // The constraints kurento-utils asks for when it opens the camera itself.
+  return navigator.mediaDevices.getUserMedia({ audio: true, video: { width: 640, framerate: 15 } }).then(function (camera) {
+    var cam = document.getElementById('camera');
+    cam.srcObject = camera;
+    return cam.play().then(function () {
+      var canvas = document.createElement('canvas');
+      canvas.width = 640;
+      canvas.height = 480;
+      var ctx = canvas.getContext('2d');
+      var draw = function () {
+        ctx.drawImage(cam, 0, 0, 640, 480);
+        ctx.fillStyle = 'rgb(' + rgb + ')';
+        ctx.fillRect(0, 360, 640, 120);
+      };
+      draw();
+      var timer = setInterval(draw, 1000 / 15);
+      var out = new MediaStream(canvas.captureStream(15).getVideoTracks().concat(camera.getAudioTracks()));
+      marked = { camera: camera, out: out, timer: timer };
+      return out;
+    });
   });
+}
+
+function stopMarkedCamera() {
+  if (!marked) return;
+  clearInterval(marked.timer);
+  marked.camera.getTracks().forEach(function (t) {
+    t.stop();
+  });
+  marked.out.getTracks().forEach(function (t) {
+    t.stop();
+  });
+  document.getElementById('camera').srcObject = null;
+  marked = null;
 }
 
 function onOffer(error, offerSdp) {
@@ -117,6 +167,7 @@ function dispose() {
     webRtcPeer.dispose();
     webRtcPeer = null;
   }
+  stopMarkedCamera();
   stopAudioProbe();
 }
 
@@ -239,7 +290,7 @@ window.testStats = async function () {
 
 // The current frame of the remote <video> in a 640×480 canvas (the Composite's output size), and
 // for each rect {x0, y0, x1, y1}: how much of it is the fake camera's green, how much is black,
-// and a coarse signature (mean green of 8×6 blocks) the test compares across calls to see the
+// its mean colour, and a coarse signature (mean green of 8×6 blocks) the test compares across calls to see the
 // camera's pattern move.
 window.testGrid = function (rects) {
   var W = 640;
@@ -253,6 +304,7 @@ window.testGrid = function (rects) {
   var d = ctx.getImageData(0, 0, W, H).data;
   return rects.map(function (r) {
     var pixels = 0;
+    var rgb = [0, 0, 0];
     var green = 0;
     var black = 0;
     var BX = 8;
@@ -266,6 +318,9 @@ window.testGrid = function (rects) {
         var G = d[i + 1];
         var B = d[i + 2];
         pixels++;
+        rgb[0] += R;
+        rgb[1] += G;
+        rgb[2] += B;
         if (G > 80 && G > R + 40 && G > B + 40) green++;
         if (R < 35 && G < 35 && B < 35) black++;
         var bx = Math.min(BX - 1, Math.floor(((x - r.x0) * BX) / (r.x1 - r.x0)));
@@ -279,6 +334,9 @@ window.testGrid = function (rects) {
       pixels: pixels,
       green: pixels ? green / pixels : 0,
       black: pixels ? black / pixels : 0,
+      mean: rgb.map(function (v) {
+        return pixels ? Math.round(v / pixels) : 0;
+      }),
       signature: sums.map(function (s, k) {
         return counts[k] ? Math.round(s / counts[k]) : 0;
       }),
