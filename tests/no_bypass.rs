@@ -1,6 +1,8 @@
-//! Media never skips an element: a browser's video connected through an element whose media is
-//! not built (a filter) reaches nothing behind it, while the same video through a PassThrough, or
-//! connected directly, arrives. Real WebRTC peers (str0m) on 127.0.0.1, driven over JSON-RPC.
+//! Media never skips an element: a browser's video connected through a filter that lets nothing
+//! out (GStreamerFilter `valve drop=true`) reaches nothing behind it, while the same video through
+//! a PassThrough, or connected directly, arrives. If the router ever routed around an element,
+//! B would get A's video through the valve. Real WebRTC peers (str0m) on 127.0.0.1, driven over
+//! JSON-RPC.
 
 mod webrtc_common;
 
@@ -136,7 +138,13 @@ async fn media_never_skips_an_element_that_would_transform_it() {
     let pipeline = rpc.ok("create", json!({"type": "MediaPipeline"})).await;
     let a = rpc.create("WebRtcEndpoint", &pipeline).await;
     let b = rpc.create("WebRtcEndpoint", &pipeline).await;
-    let filter = rpc.create("FaceOverlayFilter", &pipeline).await;
+    let filter = rpc
+        .ok(
+            "create",
+            json!({"type": "GStreamerFilter", "constructorParams": {
+                "mediaPipeline": pipeline, "command": "valve drop=true"}}),
+        )
+        .await;
     let pass = rpc.create("PassThrough", &pipeline).await;
     let mut pa = peer_for(&mut rpc, &a).await;
     let mut pb = peer_for(&mut rpc, &b).await;
@@ -148,7 +156,7 @@ async fn media_never_skips_an_element_that_would_transform_it() {
     }
     let mut frame = 0;
 
-    // A → FaceOverlayFilter → B: the filter is not built, so B gets nothing (not A's raw video).
+    // A → valve → B: the filter drops everything, so B gets nothing (not A's raw video).
     rpc.connect(&a, &filter).await;
     rpc.connect(&filter, &b).await;
     let through_filter = video_for(&mut pa, &mut pb, Duration::from_millis(1500), &mut frame).await;

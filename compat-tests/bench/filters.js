@@ -11,7 +11,7 @@
 // CPU is the server process's own (utime + stime from /proc), as a fraction of one core; players
 // pass VP8 through (useEncodedMedia), and their cost is measured alone and subtracted.
 //
-//   node compat-tests/bench/filters.js [streams=4]
+//   RUST_LOG=info,kurento_media_server::gst_bridge::overlay=debug node compat-tests/bench/filters.js [streams=2]
 
 const { execFileSync } = require('node:child_process');
 const dgram = require('node:dgram');
@@ -22,7 +22,7 @@ const { KmsServer } = require('../lib/server');
 const { connect, closeClient } = require('../lib/clients');
 const { astronautPng, magentaPng } = require('../lib/media');
 
-const STREAMS = Number(process.argv[2] || 4);
+const STREAMS = Number(process.argv[2] || 2);
 const DIR = fs.mkdtempSync(path.join(os.tmpdir(), 'kms-bench-filters-'));
 const TICK = 100; // USER_HZ
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -198,6 +198,9 @@ async function main() {
       runs.sort((x, y) => x - y);
       out.added_latency_ms[name] = { median: runs[1], all: runs };
     }
+    // Face detections per second per filter, from the server's debug log (RUST_LOG below).
+    out.face_detections_per_s = (server.log().match(/face detections: [0-9.]+\/s/g) || [])
+      .map((l) => Number(/([0-9.]+)\/s/.exec(l)[1]));
   } finally {
     await closeClient(client);
     await server.stop();
