@@ -33,6 +33,8 @@ const run = promisify(execFile);
 const CACHE = path.join(REPO_ROOT, 'compat-tests', '.cache', 'magic-mirror');
 
 // The camera clip.
+const { astronautPng } = require('../lib/media'); // NASA's public-domain portrait, cached
+
 const CAMERA = { width: 640, height: 480, fps: 30, seconds: 3 };
 // Where GStreamer's opencv facedetect (default haarcascade_frontalface_default) finds the face in
 // astronaut.png stretched to 640×480; used when facedetect is not installed.
@@ -58,33 +60,6 @@ async function cached(file, make) {
   await make(tmp);
   fs.renameSync(tmp, file);
   return file;
-}
-
-/** skimage/data/astronaut.png out of the scikit-image 0.22.0 wheel (downloaded once with pip). */
-async function astronautPng() {
-  return cached(path.join(CACHE, 'astronaut.png'), async (out) => {
-    const wheelDir = path.join(CACHE, 'wheel');
-    const findWheel = () =>
-      fs.existsSync(wheelDir) && fs.readdirSync(wheelDir).find((f) => /^scikit_image-0\.22\.0-.*\.whl$/.test(f));
-    if (!findWheel()) {
-      // One fixed wheel whatever the local Python: only its data files are used.
-      await run(
-        'python3',
-        ['-m', 'pip', 'download', '--no-deps', '--only-binary=:all:', '--python-version', '3.11',
-          '--platform', 'manylinux2014_x86_64', '--implementation', 'cp', '--abi', 'cp311',
-          'scikit-image==0.22.0', '-d', wheelDir],
-        { maxBuffer: 16 << 20 },
-      );
-    }
-    const wheel = findWheel();
-    if (!wheel) throw new Error(`pip left no scikit-image 0.22.0 wheel in ${wheelDir}`);
-    await run('python3', [
-      '-c',
-      'import sys, zipfile\nwith zipfile.ZipFile(sys.argv[1]) as z, open(sys.argv[2], "wb") as f: f.write(z.read("skimage/data/astronaut.png"))',
-      path.join(wheelDir, wheel),
-      out,
-    ]);
-  });
 }
 
 /** The fake camera: astronaut.png stretched to 640×480, CAMERA.seconds of 30 fps y4m (looped by Chromium). */

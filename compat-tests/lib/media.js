@@ -107,7 +107,9 @@ function astronautPng() {
   fs.mkdirSync(wheels, { recursive: true });
   const find = () => fs.readdirSync(wheels).find((f) => /^scikit_image-0\.22\.0-.*\.whl$/.test(f));
   if (!find()) {
+    // One fixed wheel whatever the local Python: only its data files are used.
     execFileSync('python3', ['-m', 'pip', 'download', '-q', '--no-deps', '--only-binary=:all:',
+      '--python-version', '3.11', '--platform', 'manylinux2014_x86_64', '--implementation', 'cp', '--abi', 'cp311',
       'scikit-image==0.22.0', '-d', wheels], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 300000 });
   }
   const wheel = find();

@@ -457,6 +457,8 @@ struct Image {
 
 struct ImageState {
     pipeline: Option<gst::glib::WeakRef<gst::Pipeline>>,
+    /// The frame size, from the caps reaching the overlays.
+    frame: Option<(i32, i32)>,
     images: Vec<Image>,
     shown: [Option<PathBuf>; MAX_IMAGES],
 }
@@ -472,6 +474,7 @@ impl Default for ImageOverlay {
         ImageOverlay {
             st: Arc::new(Mutex::new(ImageState {
                 pipeline: None,
+                frame: None,
                 images: Vec::new(),
                 shown: Default::default(),
             })),
@@ -556,11 +559,9 @@ impl ImageOverlay {
         let Some(p) = st.pipeline.as_ref().and_then(|w| w.upgrade()) else {
             return;
         };
-        let Some(frame) = frame_size(&p, "kms_image_out") else {
-            tracing::debug!("overlay images wait for the frame size");
+        let Some(frame) = st.frame else {
             return;
         };
-        tracing::debug!(images = st.images.len(), ?frame, "placing overlay images");
         for i in 0..MAX_IMAGES {
             let Some(el) = p.by_name(&overlay_name(IMAGE_PREFIX, i)) else {
                 continue;
@@ -584,9 +585,11 @@ impl ChainHooks for ImageOverlay {
         {
             let mut st = lock(&self.st);
             st.pipeline = Some(pipeline.downgrade());
+            st.frame = None;
             st.shown = Default::default();
         }
-        // The frame size is known once caps reach the overlays: place the images then.
+        // The frame size is known once caps reach the overlays: place the images then (from the
+        // event itself; the pad has not stored the caps yet when the probe runs).
         let Some(pad) = pipeline
             .by_name("kms_image_out")
             .and_then(|e| e.static_pad("sink"))
@@ -595,16 +598,20 @@ impl ChainHooks for ImageOverlay {
         };
         let st = Arc::downgrade(&self.st);
         pad.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
-            if let Some(gst::PadProbeData::Event(ev)) = &info.data {
-                if ev.type_() == gst::EventType::Caps {
-                    if let Some(st) = st.upgrade() {
-                        // The caps are set on the pad after this probe: place on a moment later.
-                        std::thread::spawn(move || {
-                            std::thread::sleep(Duration::from_millis(20));
-                            ImageOverlay::apply(&mut lock(&st));
-                        });
-                    }
-                }
+            let Some(gst::PadProbeData::Event(ev)) = &info.data else {
+                return gst::PadProbeReturn::Ok;
+            };
+            let gst::EventView::Caps(c) = ev.view() else {
+                return gst::PadProbeReturn::Ok;
+            };
+            let size = c
+                .caps()
+                .structure(0)
+                .and_then(|s| Some((s.get::<i32>("width").ok()?, s.get::<i32>("height").ok()?)));
+            if let (Some(st), Some(size)) = (st.upgrade(), size) {
+                let mut st = lock(&st);
+                st.frame = Some(size);
+                ImageOverlay::apply(&mut st);
             }
             gst::PadProbeReturn::Ok
         });
