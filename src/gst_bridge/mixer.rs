@@ -11,6 +11,7 @@
 //! Locking: `ports` is held while the GStreamer graph is changed; streaming threads never take
 //! it (they only read `outputs`), so changing the graph cannot wait on a thread that waits on us.
 
+use super::lock;
 use super::rtp as rtpbuf;
 use super::transcoder;
 use crate::media::{
@@ -21,7 +22,7 @@ use gst::prelude::*;
 use gstreamer as gst;
 use gstreamer_app as gst_app;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use tracing::{debug, info, warn, Instrument};
 
 /// The mix's video: KMS's Composite frame rate, a common conference size.
@@ -30,10 +31,6 @@ const HEIGHT: i32 = 480;
 const FPS: i32 = 15;
 /// How long the mixers wait for late inputs before producing a frame without them.
 const LATENCY_MS: u64 = 150;
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 /// What a hub does with its ports' media.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

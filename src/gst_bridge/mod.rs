@@ -218,6 +218,12 @@ pub struct Engine {
     pub missing: Vec<(&'static str, &'static str, &'static str)>,
 }
 
+/// A bridge mutex's guard; a panicked holder leaves state that is still usable (overlay and
+/// mixer tables), so a poisoned lock is taken over rather than spread.
+pub(super) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 static ENGINE: OnceLock<Result<Engine, String>> = OnceLock::new();
 
 /// Initialises GStreamer once and checks for the elements we use. Start-up logs the result;

@@ -5,6 +5,7 @@
 //! detection costs.
 
 use super::filter::FilterSpec;
+use super::lock;
 use super::transcoder::ChainHooks;
 use super::uri::{self, Location};
 use crate::media::MediaKind;
@@ -12,7 +13,7 @@ use gst::prelude::*;
 use gstreamer as gst;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tracing::{debug, info};
 
@@ -30,10 +31,6 @@ const HOLD: Duration = Duration::from_millis(400);
 /// An overlay image's download: the whole transfer, and its largest size.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(4);
 const MAX_IMAGE_BYTES: u64 = 16 * 1024 * 1024;
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 /// An image ready for gdkpixbufoverlay: a local file, deleted on drop when we downloaded it.
 #[derive(Debug)]

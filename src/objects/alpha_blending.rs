@@ -3,7 +3,7 @@
 
 use super::class::{ClassBehaviour, Created, NewObject};
 use super::hub::{mixer_of, port_media};
-use super::{Outcome, Registry};
+use super::{num, Outcome, Registry};
 use crate::gst_bridge::mixer::{BlendPlace, MixKind};
 use kurento_protocol::{ObjectId, RpcError};
 use serde_json::{Map, Value};
@@ -18,12 +18,6 @@ pub(super) const CLASS: ClassBehaviour = ClassBehaviour {
 
 fn create(_: &mut Registry, o: &NewObject) -> Result<Created, RpcError> {
     super::hub::create_mixing_hub(MixKind::Blend, o)
-}
-
-fn num(p: &Map<String, Value>, key: &str) -> Result<f64, RpcError> {
-    p.get(key)
-        .and_then(Value::as_f64)
-        .ok_or_else(|| RpcError::param_required(key))
 }
 
 /// A z-order: KMS takes an int; below zero is the bottom.

@@ -5,7 +5,7 @@
 use super::class::{self, ClassBehaviour, Created, NewObject};
 use super::graph::MediaRole;
 use super::gstreamer_filter;
-use super::{opt_str, ControlEvent, MediaObject, Outcome, Registry};
+use super::{num, opt_str, ControlEvent, MediaObject, Outcome, Registry};
 use crate::gst_bridge::overlay::{self, FaceGeometry, FaceOverlay};
 use crate::gst_bridge::ErrorType;
 use kurento_protocol::{ObjectId, RpcError};
@@ -31,13 +31,6 @@ fn create(reg: &mut Registry, o: &NewObject) -> Result<Created, RpcError> {
     let mut created = gstreamer_filter::attach_filter(reg, o, |_| spec)?;
     created.state = Some(Box::new(face));
     Ok(created)
-}
-
-/// A float param, as kurento-client sends it (a JSON number).
-pub(super) fn num(p: &Map<String, Value>, key: &str) -> Result<f64, RpcError> {
-    p.get(key)
-        .and_then(Value::as_f64)
-        .ok_or_else(|| RpcError::param_required(key))
 }
 
 /// Fetches `uri` on a blocking thread; `done` gets the image, or the element raises Error.

@@ -3,10 +3,10 @@
 //! left out, with an Error event.
 
 use super::class::{self, ClassBehaviour, Created, NewObject};
-use super::face_overlay_filter::{fetch_image, num};
+use super::face_overlay_filter::fetch_image;
 use super::graph::MediaRole;
 use super::gstreamer_filter;
-use super::{opt_str, Outcome, Registry};
+use super::{num, opt_str, Outcome, Registry};
 use crate::gst_bridge::overlay::{ImageGeometry, ImageOverlay};
 use kurento_protocol::{ErrorKind, ObjectId, RpcError};
 use serde_json::{Map, Value};

@@ -609,3 +609,10 @@ fn zero_of(ty: &str) -> Option<Value> {
 pub(crate) fn opt_str<'a>(p: &'a Map<String, Value>, name: &str) -> Option<&'a str> {
     p.get(name).and_then(Value::as_str)
 }
+
+/// A required float param, as kurento-client sends it (a JSON number).
+pub(crate) fn num(p: &Map<String, Value>, key: &str) -> Result<f64, RpcError> {
+    p.get(key)
+        .and_then(Value::as_f64)
+        .ok_or_else(|| RpcError::param_required(key))
+}
