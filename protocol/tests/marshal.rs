@@ -99,6 +99,23 @@ fn unknown_or_foreign_type_discriminators() {
             .kind,
         ErrorKind::UnexpectedError
     );
+    // Optional modules' structs under their own module, or another optional module's name.
+    let p = method_params("PointerDetectorFilter", "addWindow");
+    for module in ["pointerdetector", "chroma"] {
+        let window = json!({"window": {"id":"w","height":10,"width":10,"upperRightX":0,"upperRightY":0,"__module__":module,"__type__":"PointerDetectorWindowMediaParam"}});
+        assert!(
+            unmarshal_params(&p, Some(&obj(window)), &NoObjects).is_ok(),
+            "{module}"
+        );
+    }
+    let window = json!({"window": {"id":"w","height":10,"width":10,"upperRightX":0,"upperRightY":0,"__module__":"kurento","__type__":"PointerDetectorWindowMediaParam"}});
+    assert_eq!(
+        unmarshal_params(&p, Some(&obj(window)), &NoObjects)
+            .unwrap_err()
+            .kind,
+        ErrorKind::UnexpectedError
+    );
+    let p = method_params("WebRtcEndpoint", "addIceCandidate");
     // A known struct that is not the declared one.
     let unrelated = json!({"candidate": {"numerator":1,"denominator":2,"__module__":"kurento","__type__":"Fraction"}});
     assert_eq!(

@@ -5,56 +5,58 @@ use kurento_protocol::model::{model, KmdVersion, Operation};
 #[test]
 fn totals_match_the_protocol_notes() {
     let t = model().totals();
+    // Each generation's own figures (kurento-protocol.md §9) plus the four optional modules:
+    // 4 classes, 7 methods, 1 read-write property (processingWidth), 6 events, 5 structs.
     let v6 = t.v6_18;
     assert_eq!(
         (v6.remote_classes, v6.creatable_classes, v6.abstract_classes),
-        (29, 17, 12)
+        (29 + 4, 17 + 4, 12)
     );
     assert_eq!(
         (v6.methods, v6.properties, v6.getters, v6.setters),
-        (50, 45, 45, 26)
+        (50 + 7, 45 + 1, 45 + 1, 26 + 1)
     );
-    assert_eq!(v6.operations, 121);
+    assert_eq!(v6.operations, 121 + 9);
     assert_eq!(
         (
             v6.event_types,
             v6.subscribable_events,
             v6.class_event_declarations
         ),
-        (38, 36, 37)
+        (38 + 6, 36 + 6, 37 + 6)
     );
-    assert_eq!((v6.enums, v6.structs), (21, 32));
+    assert_eq!((v6.enums, v6.structs), (21, 32 + 5));
 
     let v7 = t.v7;
     assert_eq!(
         (v7.remote_classes, v7.creatable_classes, v7.abstract_classes),
-        (29, 17, 12)
+        (29 + 4, 17 + 4, 12)
     );
     assert_eq!(
         (v7.methods, v7.properties, v7.getters, v7.setters),
-        (52, 40, 40, 21)
+        (52 + 7, 40 + 1, 40 + 1, 21 + 1)
     );
-    assert_eq!(v7.operations, 113);
+    assert_eq!(v7.operations, 113 + 9);
     assert_eq!(
         (
             v7.event_types,
             v7.subscribable_events,
             v7.class_event_declarations
         ),
-        (28, 26, 27)
+        (28 + 6, 26 + 6, 27 + 6)
     );
-    assert_eq!((v7.enums, v7.structs), (22, 33));
+    assert_eq!((v7.enums, v7.structs), (22, 33 + 5));
 }
 
 #[test]
 fn version_lists_agree_with_totals() {
     let m = model();
-    assert_eq!(m.version_operations(KmdVersion::V6).len(), 121);
-    assert_eq!(m.version_operations(KmdVersion::V7).len(), 113);
-    assert_eq!(m.version_events(KmdVersion::V6).len(), 37);
-    assert_eq!(m.version_events(KmdVersion::V7).len(), 27);
-    assert_eq!(m.version_event_names(KmdVersion::V6).len(), 36);
-    assert_eq!(m.version_event_names(KmdVersion::V7).len(), 26);
+    assert_eq!(m.version_operations(KmdVersion::V6).len(), 130);
+    assert_eq!(m.version_operations(KmdVersion::V7).len(), 122);
+    assert_eq!(m.version_events(KmdVersion::V6).len(), 43);
+    assert_eq!(m.version_events(KmdVersion::V7).len(), 33);
+    assert_eq!(m.version_event_names(KmdVersion::V6).len(), 42);
+    assert_eq!(m.version_event_names(KmdVersion::V7).len(), 32);
     let ops6 = m.version_operations(KmdVersion::V6);
     assert!(ops6.contains(&("MediaElement".into(), "setOutputBitrate".into())));
     assert!(!ops6.iter().any(|(_, op)| op == "dumpGstreamerDot"));
@@ -67,7 +69,7 @@ fn version_lists_agree_with_totals() {
     assert!(!ev7.iter().any(|(_, e)| e == "OnIceCandidate"));
     for v in [KmdVersion::V6, KmdVersion::V7] {
         let c = m.version_creatable_classes(v);
-        assert_eq!(c.len(), 17);
+        assert_eq!(c.len(), 21);
         assert!(c.iter().any(|x| x == "WebRtcEndpoint") && !c.iter().any(|x| x == "ServerManager"));
         // Every operation a generation declares is reachable in the merged model.
         for (class, op) in m.version_operations(v) {
@@ -95,7 +97,25 @@ fn modules_as_server_info_lists_them() {
         [
             ("core", "6.18.1"),
             ("elements", "6.18.1"),
-            ("filters", "6.18.1")
+            ("filters", "6.18.1"),
+            ("chroma", "7.3.1"),
+            ("crowddetector", "7.3.1"),
+            ("platedetector", "7.3.1"),
+            ("pointerdetector", "7.3.1")
+        ]
+    );
+    assert_eq!(m.modules[3].factories, ["ChromaFilter"]);
+    assert_eq!(
+        m.class("chroma.ChromaFilter").map(|c| c.qualified_name()),
+        Some("chroma.ChromaFilter".to_string())
+    );
+    assert!(m.class("kurento.ChromaFilter").is_none());
+    assert_eq!(
+        m.qualified_hierarchy("PointerDetectorFilter"),
+        [
+            "kurento.Filter",
+            "kurento.MediaElement",
+            "kurento.MediaObject"
         ]
     );
     assert_eq!(
@@ -189,7 +209,7 @@ fn class_lookup_and_hierarchy() {
         .iter()
         .map(|c| c.name.as_str())
         .collect();
-    assert_eq!(creatable.len(), 17);
+    assert_eq!(creatable.len(), 21);
     assert!(!creatable.contains(&"ServerManager"));
     assert!(m.class("ServerManager").is_some_and(|c| c.is_abstract));
 }

@@ -537,11 +537,10 @@ impl State {
                 let ty = params.str("type")?;
                 let sid = self.session(params)?;
                 let m = model::model();
-                let bare = ty.strip_prefix("kurento.").unwrap_or(ty);
                 // Factories exist for concrete classes only, under the bare and the qualified name.
                 let class = m
-                    .class(bare)
-                    .filter(|c| !c.is_abstract && c.name == bare)
+                    .class(ty)
+                    .filter(|c| !c.is_abstract)
                     .ok_or_else(|| RpcError::factory_not_found(ty))?;
                 let given = params.opt_object("constructorParams")?;
                 let parent = given
@@ -670,7 +669,7 @@ impl State {
                 let m = model::model();
                 ok(json!({
                     "hierarchy": m.qualified_hierarchy(&class.name),
-                    "qualifiedType": format!("kurento.{}", class.name),
+                    "qualifiedType": m.class(&class.name).map(|c| c.qualified_name()),
                     "sessionId": sid.as_str(),
                     "type": class.name,
                 }))

@@ -17,11 +17,22 @@ use std::path::Path;
 /// Modules served as ServerInfo lists them, in this order; other modules follow alphabetically.
 const MODULE_ORDER: [&str; 3] = ["core", "elements", "filters"];
 
-/// Reads `<kmd_dir>/*.kmd.json` (6.18) and `<kmd_dir>/v7/*.kmd.json` (7.x) and returns the merged
-/// model with per-version digests.
+/// KMS's optional modules that the server implements, read from `<kmd_dir>/modules/`. Their
+/// client packages (`kurento-module-<name>`) are the same interface for both generations, so they
+/// are part of both.
+pub const OPTIONAL_MODULES: [&str; 4] = [
+    "chroma",
+    "crowddetector",
+    "platedetector",
+    "pointerdetector",
+];
+
+/// Reads `<kmd_dir>/*.kmd.json` (6.18), `<kmd_dir>/v7/*.kmd.json` (7.x) and the optional modules,
+/// and returns the merged model with per-version digests.
 pub fn generate(kmd_dir: &Path) -> Result<Model, String> {
-    let v6 = read_generation(kmd_dir)?;
-    let v7 = read_generation(&kmd_dir.join("v7"))?;
+    let modules = read_generation(&kmd_dir.join("modules"), Some(&OPTIONAL_MODULES))?;
+    let v6 = merge(&read_generation(kmd_dir, None)?, &modules);
+    let v7 = merge(&read_generation(&kmd_dir.join("v7"), None)?, &modules);
     let mut merged = merge(&v6, &v7);
     merged.versions = vec![digest(KmdVersion::V6, &v6), digest(KmdVersion::V7, &v7)];
     Ok(merged)
@@ -71,8 +82,9 @@ fn parse_file(path: &Path) -> Result<Value, String> {
     serde_json::from_str(&clean_json(&text)).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-/// One generation (a directory of kmd files) read into a model without merging.
-fn read_generation(dir: &Path) -> Result<Model, String> {
+/// One generation (a directory of kmd files, or only the named modules of it) read into a model
+/// without merging.
+fn read_generation(dir: &Path, only: Option<&[&str]>) -> Result<Model, String> {
     let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     // (module, is_part, file name): the module file (`elements.kmd.json`) comes before its parts.
     let mut files: Vec<(String, bool, String)> = Vec::new();
@@ -86,6 +98,9 @@ fn read_generation(dir: &Path) -> Result<Model, String> {
             Some((m, _)) => (m.to_string(), true),
             None => (stem.to_string(), false),
         };
+        if only.is_some_and(|names| !names.contains(&module.as_str())) {
+            continue;
+        }
         files.push((module, is_part, name));
     }
     let rank = |m: &str| {
@@ -118,7 +133,11 @@ fn read_generation(dir: &Path) -> Result<Model, String> {
                 .push(read_class(c, module).map_err(|e| ctx(&e))?);
         }
         for t in array(&doc, "complexTypes") {
-            model.types.push(read_type(t, module).map_err(|e| ctx(&e))?);
+            let t = read_type(t, module).map_err(|e| ctx(&e))?;
+            // Modules repeat shared types (chroma's and pointerdetector's WindowParam).
+            if !model.types.iter().any(|x| x.name() == t.name()) {
+                model.types.push(t);
+            }
         }
         for e in array(&doc, "events") {
             model.events.push(read_event(e).map_err(|e| ctx(&e))?);

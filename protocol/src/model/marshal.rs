@@ -6,7 +6,7 @@
 //! JSON numbers, structs with `__module__`/`__type__` and their defaults filled in, remote
 //! objects as their id strings.
 
-use super::{bare_name, model, Model, ParamDef, TypeDef, KURENTO_MODULE};
+use super::{bare_name, model, module_prefix, Model, ParamDef, TypeDef, KURENTO_MODULE};
 use crate::error::{ErrorKind, RpcError};
 use serde_json::{Map, Value};
 
@@ -221,8 +221,17 @@ fn structure(
                 Some(Value::String(s)) => s.as_str(),
                 Some(_) => return Err(RpcError::marshall(name, declared)),
             };
-            let known =
-                module == KURENTO_MODULE && matches!(m.type_def(t), Some(TypeDef::Struct { .. }));
+            let known = match m.type_def(t) {
+                Some(def @ TypeDef::Struct { .. }) => {
+                    let owner = module_prefix(def.module());
+                    // Optional modules repeat each other's types (WindowParam is chroma's and
+                    // pointerdetector's); the model keeps the first.
+                    let optional =
+                        |x: &str| x != KURENTO_MODULE && m.modules.iter().any(|d| d.name == x);
+                    owner == module || (optional(owner) && optional(module))
+                }
+                _ => false,
+            };
             if !known {
                 return Err(RpcError::new(
                     ErrorKind::UnexpectedError,

@@ -221,6 +221,15 @@ pub fn model() -> &'static Model {
     )
 }
 
+/// The prefix of a module's qualified names: `kurento` for KMS's built-in modules (core, elements,
+/// filters), the module's own name for the optional ones (`chroma.ChromaFilter`).
+pub fn module_prefix(module: &str) -> &str {
+    match module {
+        "core" | "elements" | "filters" => KURENTO_MODULE,
+        other => other,
+    }
+}
+
 /// `kurento.WebRtcEndpoint` → `WebRtcEndpoint`; bare names pass through.
 pub fn bare_name(name: &str) -> &str {
     name.strip_prefix(KURENTO_MODULE)
@@ -248,9 +257,9 @@ impl ClassDef {
     pub fn property(&self, name: &str) -> Option<&PropertyDef> {
         self.properties.iter().find(|p| p.name == name)
     }
-    /// `kurento.<Name>`.
+    /// `kurento.<Name>`, or `<module>.<Name>` for an optional module's class.
     pub fn qualified_name(&self) -> String {
-        format!("{KURENTO_MODULE}.{}", self.name)
+        format!("{}.{}", module_prefix(&self.module), self.name)
     }
 }
 
@@ -288,9 +297,16 @@ impl Operation<'_> {
 
 impl Model {
     /// A class by bare (`WebRtcEndpoint`) or qualified (`kurento.WebRtcEndpoint`) name.
+    /// A class by its bare or qualified name (`WebRtcEndpoint`, `kurento.WebRtcEndpoint`,
+    /// `chroma.ChromaFilter`).
     pub fn class(&self, name: &str) -> Option<&ClassDef> {
-        let bare = bare_name(name);
-        self.classes.iter().find(|c| c.name == bare)
+        match name.split_once('.') {
+            None => self.classes.iter().find(|c| c.name == name),
+            Some((prefix, bare)) => self
+                .classes
+                .iter()
+                .find(|c| c.name == bare && module_prefix(&c.module) == prefix),
+        }
     }
 
     /// The class itself, then its ancestors, nearest first. Empty for unknown classes.
@@ -531,7 +547,7 @@ mod tests {
         let m = parsed.map_err(|e| e.to_string());
         assert!(
             m.as_ref()
-                .is_ok_and(|m| m.classes.len() == 29 && m.versions.len() == 2),
+                .is_ok_and(|m| m.classes.len() == 33 && m.versions.len() == 2),
             "{:?}",
             m.err()
         );
