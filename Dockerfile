@@ -12,6 +12,7 @@ FROM debian:bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates curl \
       gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad \
       gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-x gstreamer1.0-opencv opencv-data \
+      tesseract-ocr tesseract-ocr-eng \
     && rm -rf /var/lib/apt/lists/* && mkdir -p /etc/kurento/modules/kurento
 COPY --from=build /src/target/release/kurento-media-server /usr/bin/kurento-media-server
 EXPOSE 8888/tcp 5000-5050/udp

@@ -8,9 +8,10 @@ BUILD=(
   pkg-config libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-x gstreamer1.0-opencv opencv-data
+  tesseract-ocr tesseract-ocr-eng
 )
 TEST=(
-  chromium coturn ffmpeg qrencode gstreamer1.0-tools
+  chromium coturn ffmpeg qrencode gstreamer1.0-tools fonts-dejavu-core iproute2 openssl
   python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-rtsp-server-1.0
 )
 

@@ -23,4 +23,5 @@ pub mod rtp;
 pub mod server;
 pub mod setup;
 pub mod sysinfo;
+pub mod vision;
 pub mod webrtc;

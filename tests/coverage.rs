@@ -65,6 +65,7 @@ async fn coverage_report() {
     instances.insert("MediaPipeline".into(), pipe.clone());
     instances.insert("ServerManager".into(), json!("manager_ServerManager"));
     let mut not_creatable = Vec::new();
+    let window = json!({"topRightCornerX": 0, "topRightCornerY": 0, "width": 10, "height": 10});
     for c in m.creatable_classes() {
         if c.name == "MediaPipeline" {
             continue;
@@ -75,6 +76,14 @@ async fn coverage_report() {
                 json!({"mediaPipeline": pipe, "uri": "file:///tmp/x.webm"})
             }
             "GStreamerFilter" => json!({"mediaPipeline": pipe, "command": "videoflip method=1"}),
+            "ChromaFilter" => json!({"mediaPipeline": pipe, "window": window}),
+            "PointerDetectorFilter" => {
+                json!({"mediaPipeline": pipe, "calibrationRegion": window})
+            }
+            "CrowdDetectorFilter" => json!({"mediaPipeline": pipe, "rois": [{
+                "id": "r", "points": [{"x": 0.0, "y": 0.0}, {"x": 1.0, "y": 0.0}, {"x": 1.0, "y": 1.0}],
+                "regionOfInterestConfig": {}
+            }]}),
             _ => json!({"mediaPipeline": pipe}),
         };
         let r = call(

@@ -10,6 +10,7 @@
 //! [`ElementPort`]: crate::media::ElementPort
 
 pub mod filter;
+pub mod frames;
 pub mod http_post;
 pub mod mixer;
 pub mod overlay;
@@ -220,7 +221,7 @@ pub struct Engine {
 
 /// A bridge mutex's guard; a panicked holder leaves state that is still usable (overlay and
 /// mixer tables), so a poisoned lock is taken over rather than spread.
-pub(super) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(super) fn lock<T: ?Sized>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 

@@ -39,6 +39,12 @@ pub struct OverlayImage {
     temporary: bool,
 }
 
+impl OverlayImage {
+    pub(super) fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
 impl Drop for OverlayImage {
     fn drop(&mut self) {
         if self.temporary {
@@ -51,21 +57,64 @@ impl Drop for OverlayImage {
 /// would make the overlay element fail the whole chain.
 fn looks_like_image(path: &Path) -> Result<(), String> {
     use std::io::Read;
-    let mut head = [0u8; 8];
-    let mut f = std::fs::File::open(path).map_err(|e| format!("cannot open {path:?}: {e}"))?;
-    let n = f
-        .read(&mut head)
+    let mut head = Vec::new();
+    std::fs::File::open(path)
+        .map_err(|e| format!("cannot open {path:?}: {e}"))?
+        .take(64 * 1024)
+        .read_to_end(&mut head)
         .map_err(|e| format!("cannot read {path:?}: {e}"))?;
-    let head = &head[..n];
     let ok = head.starts_with(b"\x89PNG\r\n\x1a\n")
         || head.starts_with(&[0xff, 0xd8, 0xff])
         || head.starts_with(b"GIF8")
         || head.starts_with(b"BM");
-    if ok {
-        Ok(())
-    } else {
-        Err(format!("{path:?} is not a PNG, JPEG, GIF or BMP image"))
+    if !ok {
+        return Err(format!("{path:?} is not a PNG, JPEG, GIF or BMP image"));
     }
+    match declared_size(&head) {
+        Some((w, h)) if w > MAX_IMAGE_SIDE || h > MAX_IMAGE_SIDE => Err(format!(
+            "{path:?} is {w}×{h}: images up to {MAX_IMAGE_SIDE} pixels a side are used"
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Larger images are refused before decoding: a small file can declare a huge picture (a
+/// decompression bomb), and decoders allocate what the header says.
+const MAX_IMAGE_SIDE: u64 = 8192;
+
+/// The size an image's header declares (PNG IHDR, GIF screen, BMP header, JPEG SOF), if readable.
+fn declared_size(head: &[u8]) -> Option<(u64, u64)> {
+    let be32 = |i: usize| Some(u32::from_be_bytes(head.get(i..i + 4)?.try_into().ok()?) as u64);
+    let le16 = |i: usize| Some(u16::from_le_bytes(head.get(i..i + 2)?.try_into().ok()?) as u64);
+    let le32 = |i: usize| Some(i32::from_le_bytes(head.get(i..i + 4)?.try_into().ok()?));
+    if head.starts_with(b"\x89PNG") {
+        return Some((be32(16)?, be32(20)?));
+    }
+    if head.starts_with(b"GIF8") {
+        return Some((le16(6)?, le16(8)?));
+    }
+    if head.starts_with(b"BM") {
+        return Some((
+            le32(18)?.unsigned_abs() as u64,
+            le32(22)?.unsigned_abs() as u64,
+        ));
+    }
+    // JPEG: walk the segments to the first start-of-frame.
+    let mut i = 2;
+    while i + 9 < head.len() {
+        if head[i] != 0xff {
+            return None;
+        }
+        let marker = head[i + 1];
+        let len = u16::from_be_bytes([head[i + 2], head[i + 3]]) as usize;
+        if (0xc0..=0xcf).contains(&marker) && !matches!(marker, 0xc4 | 0xc8 | 0xcc) {
+            let h = u16::from_be_bytes([head[i + 5], head[i + 6]]) as u64;
+            let w = u16::from_be_bytes([head[i + 7], head[i + 8]]) as u64;
+            return Some((w, h));
+        }
+        i += 2 + len;
+    }
+    None
 }
 
 static NEXT_TEMP: AtomicU64 = AtomicU64::new(0);
@@ -734,6 +783,41 @@ mod tests {
             );
         }
         assert!(t.elapsed() < FETCH_TIMEOUT, "{:?}", t.elapsed());
+    }
+
+    #[test]
+    fn images_declaring_huge_sizes_are_refused() {
+        let dir = std::env::temp_dir().join(format!("kms-ov-bomb-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).ok();
+        let png = |w: u32, h: u32| {
+            let mut b = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
+            b.extend_from_slice(&w.to_be_bytes());
+            b.extend_from_slice(&h.to_be_bytes());
+            b
+        };
+        let jpeg = |w: u16, h: u16| {
+            let mut b = vec![0xff, 0xd8, 0xff, 0xe0, 0, 4, 0, 0, 0xff, 0xc0, 0, 11, 8];
+            b.extend_from_slice(&h.to_be_bytes());
+            b.extend_from_slice(&w.to_be_bytes());
+            b.extend_from_slice(&[3, 0, 0, 0, 0]);
+            b
+        };
+        let mut gif = b"GIF89a".to_vec();
+        gif.extend_from_slice(&[0xff, 0xff, 0x10, 0]);
+        let cases: [(&str, Vec<u8>, bool); 6] = [
+            ("ok.png", png(640, 480), true),
+            ("bomb.png", png(100_000, 100_000), false),
+            ("wide.png", png(8193, 1), false),
+            ("ok.jpg", jpeg(1920, 1080), true),
+            ("bomb.jpg", jpeg(65_000, 65_000), false),
+            ("bomb.gif", gif, false),
+        ];
+        for (name, bytes, ok) in cases {
+            let p = dir.join(name);
+            std::fs::write(&p, bytes).ok();
+            assert_eq!(looks_like_image(&p).is_ok(), ok, "{name}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

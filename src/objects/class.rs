@@ -129,6 +129,10 @@ pub(super) static CLASSES: &[&ClassBehaviour] = &[
     &super::composite::CLASS,
     &super::alpha_blending::CLASS,
     &super::mixer::CLASS,
+    &super::chroma_filter::CLASS,
+    &super::crowd_detector_filter::CLASS,
+    &super::plate_detector_filter::CLASS,
+    &super::pointer_detector_filter::CLASS,
 ];
 
 pub(super) fn behaviour(class: &str) -> Option<&'static ClassBehaviour> {

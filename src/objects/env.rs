@@ -21,6 +21,8 @@ pub enum ControlEvent {
     Uri(ElementId, UriEvent),
     /// A ZBarFilter saw a code: (type, value).
     Code(ElementId, String, String),
+    /// A module filter (chroma, crowd, plate, pointer detector) saw something.
+    Vision(ElementId, crate::vision::VisionEvent),
     /// An element's media side failed without stopping it (an overlay image that cannot be
     /// fetched): an Error event.
     ElementError(ElementId, crate::gst_bridge::ErrorType, String),

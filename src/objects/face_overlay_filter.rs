@@ -8,6 +8,7 @@ use super::gstreamer_filter;
 use super::{num, opt_str, ControlEvent, MediaObject, Outcome, Registry};
 use crate::gst_bridge::overlay::{self, FaceGeometry, FaceOverlay};
 use crate::gst_bridge::ErrorType;
+use crate::media::ElementId;
 use kurento_protocol::{ObjectId, RpcError};
 use serde_json::{Map, Value};
 
@@ -38,12 +39,18 @@ pub(super) fn fetch_image<F>(reg: &Registry, obj: &MediaObject, uri: String, don
 where
     F: FnOnce(overlay::OverlayImage) -> Result<(), String> + Send + 'static,
 {
-    let Some(key) = obj.element.as_ref().map(|e| e.id) else {
-        return;
-    };
+    if let Some(key) = obj.element.as_ref().map(|e| e.id) {
+        fetch_image_for(reg, key, obj.id.clone(), uri, done);
+    }
+}
+
+/// fetch_image for an element being created (not in the registry yet).
+pub(super) fn fetch_image_for<F>(reg: &Registry, key: ElementId, id: ObjectId, uri: String, done: F)
+where
+    F: FnOnce(overlay::OverlayImage) -> Result<(), String> + Send + 'static,
+{
     let events = reg.media.events.clone();
     let default_path = reg.media.uri_default_path.clone();
-    let id = obj.id.clone();
     std::thread::spawn(move || {
         let result = overlay::load_image(&uri, &default_path).and_then(done);
         if let Err(e) = result {

@@ -9,8 +9,10 @@
 
 mod alpha_blending;
 mod base_rtp_endpoint;
+mod chroma_filter;
 pub mod class;
 mod composite;
+mod crowd_detector_filter;
 mod dispatcher;
 mod dispatcher_one_to_many;
 mod env;
@@ -26,7 +28,9 @@ mod media_object;
 mod media_pipeline;
 mod mixer;
 mod pass_through;
+mod plate_detector_filter;
 mod player_endpoint;
+mod pointer_detector_filter;
 mod recorder_endpoint;
 mod rtp_endpoint;
 mod sdp_endpoint;
@@ -35,6 +39,7 @@ pub(crate) mod stats;
 mod transcoding;
 mod unimplemented;
 mod uri_endpoint;
+mod vision_filter;
 mod web_rtc_endpoint;
 mod zbar_filter;
 
@@ -43,7 +48,7 @@ pub use graph::Connection;
 pub use media_element::ElementMedia;
 
 use crate::media::ElementId;
-use kurento_protocol::model::{self, ClassDef, Operation};
+use kurento_protocol::model::{self, module_prefix, ClassDef, Operation};
 use kurento_protocol::{ErrorKind, ObjectId, RpcError, SessionId};
 use serde_json::{Map, Value};
 use std::collections::{BTreeSet, HashMap};
@@ -51,9 +56,6 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
-
-/// The module prefix of every class in core, elements and filters.
-pub const MODULE: &str = "kurento";
 
 /// Every event name this server delivers today (current names and the aliases KMS raises with
 /// them), for the coverage report.
@@ -93,6 +95,12 @@ pub const EMITTED_EVENTS: &[&str] = &[
     "Stopped",
     "MediaTranscodingStateChanged",
     "CodeFound",
+    "WindowIn",
+    "WindowOut",
+    "CrowdDetectorOccupancy",
+    "CrowdDetectorFluidity",
+    "CrowdDetectorDirection",
+    "PlateDetected",
 ];
 
 /// An event raised by an object, before it is fanned out to subscribers under its names.
@@ -310,11 +318,14 @@ impl Registry {
                     .clone()
                     .unwrap_or_else(|| parent_obj.id.clone());
                 (
-                    ObjectId::new_child(p, uuid, MODULE, &class.name),
+                    ObjectId::new_child(p, uuid, module_prefix(&class.module), &class.name),
                     Some(pipeline),
                 )
             }
-            None => (ObjectId::new_root(uuid, MODULE, &class.name), None),
+            None => (
+                ObjectId::new_root(uuid, module_prefix(&class.module), &class.name),
+                None,
+            ),
         };
         let mut props = Map::new();
         for p in class.constructor.iter().flatten() {
@@ -584,6 +595,7 @@ pub fn on_media_event(reg: &mut Registry, ev: ControlEvent) {
         ControlEvent::Rtp(id, e) => rtp_endpoint::on_event(reg, id, e),
         ControlEvent::Uri(id, e) => uri_endpoint::on_event(reg, id, e),
         ControlEvent::Code(id, t, v) => zbar_filter::on_code(reg, id, t, v),
+        ControlEvent::Vision(id, e) => vision_filter::on_event(reg, id, e),
         ControlEvent::ElementError(key, kind, message) => {
             if let Some(id) = reg.endpoints.get(&key).cloned() {
                 reg.raise(&id, "Error", uri_endpoint::error_fields(kind, &message));
