@@ -1,8 +1,11 @@
 'use strict';
 // Figures for filters and hubs (BENCHMARKS.md, "Filters and mixing hubs"), measured in one run on
 // this machine through the published kurento-client 7:
-//   - CPU per filtered 640x480@30 stream: GStreamerFilter (videoflip) and FaceOverlayFilter (a face
-//     in view, so detection and overlay both run);
+//   - CPU per filtered 640x480@30 stream: GStreamerFilter (videoflip), FaceOverlayFilter (a face
+//     in view, so detection and overlay both run), and the optional modules' filters: ChromaFilter
+//     (a green-screen clip, every backdrop pixel replaced), CrowdDetectorFilter (the tutorial's
+//     region on busy content), PointerDetectorFilter (calibrated, tracking, two windows) and
+//     PlateDetectorFilter (a plate in view, so the OCR runs; its tesseract processes count);
 //   - CPU of a four-input Composite;
 //   - added end-to-end latency through each: one player feeds a direct RtpEndpoint and the
 //     filter's (or hub's) RtpEndpoint at once; its clip is black, then turns to a busy picture, and
@@ -19,7 +22,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { KmsServer } = require('../lib/server');
-const { connect, closeClient } = require('../lib/clients');
+const { connect, closeClient, loadModule, load } = require('../lib/clients');
 const { astronautPng, magentaPng } = require('../lib/media');
 
 const STREAMS = Number(process.argv[2] || 2);
@@ -30,7 +33,8 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 function cpuTicks(pid) {
   const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
   const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
-  return Number(rest[11]) + Number(rest[12]);
+  // utime + stime, and the waited-for children's (the plate detector's tesseract runs).
+  return Number(rest[11]) + Number(rest[12]) + Number(rest[13]) + Number(rest[14]);
 }
 
 async function cpuOver(pid, ms) {
@@ -88,6 +92,8 @@ async function main() {
   const server = new KmsServer();
   await server.start();
   const pid = server.proc.pid;
+  for (const m of ['chroma', 'crowddetector', 'platedetector', 'pointerdetector']) loadModule('kurento-client-7', m);
+  const kurento = load('kurento-client-7');
   const client = await connect('kurento-client-7', server.url);
   const out = { streams: STREAMS };
   try {
@@ -100,6 +106,14 @@ async function main() {
     ffmpeg('-f', 'lavfi', '-i', 'color=c=black:size=640x480:rate=30:d=3', '-f', 'lavfi', '-i', 'testsrc2=size=640x480:rate=30:d=3',
       '-filter_complex', '[0:v][1:v]concat=n=2:v=1[v]', '-map', '[v]', ...VP8, change);
     const overlay = magentaPng(path.join(DIR, 'overlay.png'), 200, 120);
+    const green = path.join(DIR, 'green.webm');
+    ffmpeg('-f', 'lavfi', '-i', 'color=c=0x00C040:size=640x480:rate=30:d=30', '-vf', 'drawbox=x=220:y=140:w=200:h=200:color=0x808080:t=fill', ...VP8, green);
+    const plate = path.join(DIR, 'plate.webm');
+    ffmpeg('-f', 'lavfi', '-i', 'color=c=0x303030:size=640x480:rate=30:d=30', '-vf',
+      'drawbox=x=230:y=300:w=180:h=40:color=white:t=fill,drawtext=fontfile=/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf:text=1234 BCD:fontsize=30:fontcolor=black:x=245:y=305',
+      ...VP8, plate);
+    const region = (type) => kurento.getComplexType(type)({ topRightCornerX: 5, topRightCornerY: 5, width: 30, height: 30 });
+    const clips = { faceoverlay: face, chroma: green, platedetector: plate };
 
     const makers = {
       videoflip: (p) => p.create('GStreamerFilter', { command: 'videoflip method=horizontal-flip' }),
@@ -108,11 +122,31 @@ async function main() {
         await f.setOverlayedImage(overlay, -0.35, -1.2, 1.6, 1.6);
         return f;
       },
+      chroma: (p) => p.create('chroma.ChromaFilter', { window: region('chroma.WindowParam'), backgroundImage: `file://${overlay}` }),
+      crowddetector: (p) => {
+        const P = kurento.getComplexType('crowddetector.RelativePoint');
+        return p.create('crowddetector.CrowdDetectorFilter', {
+          rois: [kurento.getComplexType('crowddetector.RegionOfInterest')({
+            id: 'roi1',
+            points: [P({ x: 0, y: 0 }), P({ x: 0.5, y: 0 }), P({ x: 0.5, y: 0.5 }), P({ x: 0, y: 0.5 })],
+            regionOfInterestConfig: kurento.getComplexType('crowddetector.RegionOfInterestConfig')({}),
+          })],
+        });
+      },
+      pointerdetector: async (p) => {
+        const f = await p.create('pointerdetector.PointerDetectorFilter', { calibrationRegion: region('pointerdetector.WindowParam') });
+        const W = kurento.getComplexType('pointerdetector.PointerDetectorWindowMediaParam');
+        await f.addWindow(W({ id: 'window0', height: 50, width: 50, upperRightX: 500, upperRightY: 150 }));
+        await f.addWindow(W({ id: 'window1', height: 50, width: 50, upperRightX: 500, upperRightY: 250 }));
+        await f.trackColorFromCalibrationRegion();
+        return f;
+      },
+      platedetector: (p) => p.create('platedetector.PlateDetectorFilter'),
     };
 
     // 1. CPU per filtered stream: N players alone, then each through its filter into a sink.
     for (const [name, make] of Object.entries(makers)) {
-      const clip = name === 'faceoverlay' ? face : busy;
+      const clip = clips[name] || busy;
       const pipeline = await client.create('MediaPipeline');
       const players = [];
       const socks = [];

@@ -27,13 +27,13 @@ const kurento = require('./lib/kurento');
 const { startStack, openPage, pipelineIds, childCount } = require('./lib/stack');
 const { createMagicMirrorApp } = require('./lib/apps/magic-mirror');
 const { REPO_ROOT, sleep, waitFor } = require('./lib/procs');
-const { withScenario, waitInPage, expectMediaFlowing } = require('./lib/scenario');
+const { withScenario, waitInPage, expectMediaFlowing, dumpSnapshots } = require('./lib/scenario');
 
 const run = promisify(execFile);
 const CACHE = path.join(REPO_ROOT, 'compat-tests', '.cache', 'magic-mirror');
 
 // The camera clip.
-const { astronautPng } = require('../lib/media'); // NASA's public-domain portrait, cached
+const { astronautPng, cached } = require('../lib/media'); // NASA's public-domain portrait, cached
 
 const CAMERA = { width: 640, height: 480, fps: 30, seconds: 3 };
 // Where GStreamer's opencv facedetect (default haarcascade_frontalface_default) finds the face in
@@ -51,16 +51,6 @@ const DUMP_REMOTE = '/tmp/magic-mirror-frame.png';
 const DUMP_LOCAL = '/tmp/magic-mirror-local.png';
 
 // ---- media the test generates (cached) ---------------------------------------------------------
-
-async function cached(file, make) {
-  if (fs.existsSync(file)) return file;
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  const tmp = `${file}.part${path.extname(file)}`;
-  fs.rmSync(tmp, { force: true });
-  await make(tmp);
-  fs.renameSync(tmp, file);
-  return file;
-}
 
 /** The fake camera: astronaut.png stretched to 640×480, CAMERA.seconds of 30 fps y4m (looped by Chromium). */
 async function cameraClip(png) {
@@ -257,15 +247,8 @@ function brief(probe) {
   return JSON.stringify({ remote: f(probe && probe.remote), local: f(probe && probe.local), bands: probe && probe.bands });
 }
 
-async function dumpFrames(page) {
-  const written = [];
-  for (const [which, file] of [['remote', DUMP_REMOTE], ['local', DUMP_LOCAL]]) {
-    const url = await page.evaluate((w) => window.testSnapshot(w), which).catch(() => null);
-    if (!url) continue;
-    fs.writeFileSync(file, Buffer.from(url.slice(url.indexOf(',') + 1), 'base64'));
-    written.push(file);
-  }
-  return written;
+function dumpFrames(page) {
+  return dumpSnapshots(page, { remote: DUMP_REMOTE, local: DUMP_LOCAL });
 }
 
 module.exports = { expectedGeometry, overlayVisible, probeProblems }; // for a self-check of the probe

@@ -6,21 +6,42 @@
 // exist under the aliases; we resolve it to the alias whose tree the requiring file lives in, so 7.x
 // classes get the 7.x client and 6.18 classes the 6.18 one (the 7.x tree nests its own copies).
 
+//
+// KMS's optional modules (kurento-module-chroma, -crowddetector, -platedetector, -pointerdetector)
+// do the same `require('kurento-client')`, and a module package instance binds to the client that
+// require returns. So each generation has its own copy under an alias, kurento-module-<name>-6 and
+// kurento-module-<name>-7 (chroma: 6.18.0 and 7.x; the other three have no 7.x and are 6.18.0
+// twice), and files under node_modules/kurento-module-*-7/ get kurento-client-7.
+
 const Module = require('node:module');
+const fs = require('node:fs');
 const path = require('node:path');
 
-const NODE_MODULES = path.resolve(__dirname, '..', 'node_modules');
-const V7_TREE = path.join(NODE_MODULES, 'kurento-client-7') + path.sep;
+// Real path: required files report their real filename, and node_modules may be a symlink to a
+// shared install (a worktree reusing another checkout's modules).
+const NODE_MODULES = (() => {
+  const p = path.resolve(__dirname, '..', 'node_modules');
+  try {
+    return fs.realpathSync(p);
+  } catch {
+    return p;
+  }
+})();
 
-const origResolve = Module._resolveFilename;
-if (!origResolve.kurentoAliasHook) {
+/** The kurento-client alias for a file that requires 'kurento-client': 7 inside the 7.x trees. */
+function clientAliasFor(filename) {
+  const rel = path.relative(NODE_MODULES, filename || '');
+  const top = rel.startsWith('..') || path.isAbsolute(rel) ? '' : rel.split(path.sep)[0];
+  return top === 'kurento-client-7' || /^kurento-module-.+-7$/.test(top) ? 'kurento-client-7' : 'kurento-client-6';
+}
+
+if (!Module._resolveFilename.kurentoAliasHook) {
+  const prev = Module._resolveFilename;
   const hooked = function (request, parent, ...rest) {
     if (request === 'kurento-client' || request.startsWith('kurento-client/')) {
-      const from = (parent && parent.filename) || '';
-      const alias = from.startsWith(V7_TREE) ? 'kurento-client-7' : 'kurento-client-6';
-      request = alias + request.slice('kurento-client'.length);
+      request = clientAliasFor(parent && parent.filename) + request.slice('kurento-client'.length);
     }
-    return origResolve.call(this, request, parent, ...rest);
+    return prev.call(this, request, parent, ...rest);
   };
   hooked.kurentoAliasHook = true;
   Module._resolveFilename = hooked;
@@ -143,4 +164,33 @@ async function closeClient(client) {
   }
 }
 
-module.exports = { VERSIONS, ALL_VERSIONS, runRawSuites, load, version, connect, closeClient, silenceReconnectErrors };
+/** 6 or 7: the generation of a kurento-client alias. */
+function generation(pkg) {
+  const m = /^kurento-client-(\d+)$/.exec(pkg);
+  if (!m) throw new Error(`not a kurento-client alias: ${pkg}`);
+  return Number(m[1]);
+}
+
+/** The alias of KMS's optional module `name` (e.g. 'chroma') for the generation of `pkg`. */
+function modulePackage(pkg, name) {
+  return `kurento-module-${name}-${generation(pkg)}`;
+}
+
+/**
+ * What the tutorials do with `kurento.register('kurento-module-<name>')`, for the generation of
+ * `pkg`: loads that generation's copy of the module package and registers it with that
+ * generation's kurento-client (`register` is a property of the exported function in 6.18 and 7.x
+ * alike). The qualified names then work: pipeline.create('<name>.<Class>'),
+ * kurento.getComplexType('<name>.<Type>'). Returns the module package.
+ */
+function loadModule(pkg, name) {
+  const kurento = require(pkg);
+  const mod = require(modulePackage(pkg, name));
+  kurento.register(mod);
+  return mod;
+}
+
+module.exports = {
+  VERSIONS, ALL_VERSIONS, runRawSuites, load, version, connect, closeClient, silenceReconnectErrors,
+  generation, modulePackage, loadModule,
+};

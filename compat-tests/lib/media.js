@@ -122,10 +122,43 @@ function astronautPng() {
   return out;
 }
 
+/**
+ * `file`, made once: `make(tmp)` (sync or async) writes it under a temporary name in the same
+ * directory, which is then renamed into place, so an interrupted run leaves no half-written file
+ * behind. Returns `file`.
+ */
+async function cached(file, make) {
+  if (fs.existsSync(file)) return file;
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const tmp = `${file}.part${path.extname(file)}`;
+  fs.rmSync(tmp, { force: true });
+  await make(tmp);
+  fs.renameSync(tmp, file);
+  return file;
+}
+
+/**
+ * An ffmpeg expression of `t` (seconds) that moves piecewise linearly through `keys`, a list of
+ * [time, value] in increasing time (equal values in a row hold still), and stays at the last
+ * value afterwards. For overlay's x/y (eval=frame), geq, drawbox and similar.
+ */
+function motionExpr(keys) {
+  const num = (v) => String(Number(v.toFixed(4)));
+  let expr = num(keys[keys.length - 1][1]);
+  for (let i = keys.length - 2; i >= 0; i--) {
+    const [t0, v0] = keys[i];
+    const [t1, v1] = keys[i + 1];
+    const here = v0 === v1 || t1 === t0 ? num(v0) : `${num(v0)}+(${num(v1 - v0)})*(t-${num(t0)})/${num(t1 - t0)}`;
+    expr = `if(lt(t,${num(t1)}),${here},${expr})`;
+  }
+  return expr;
+}
+
 function once(obj, event, ms, what) {
   return within(ms, new Promise((resolve) => obj.once(event, resolve)), what || event);
 }
 
 module.exports = {
-  ffmpeg, probe, decodedFrames, frameAt, psnrOf, maxVolume, colourShare, COLOURS, magentaShare, magentaPng, astronautPng, once,
+  ffmpeg, probe, decodedFrames, frameAt, psnrOf, maxVolume, colourShare, COLOURS, magentaShare, magentaPng, astronautPng,
+  cached, motionExpr, once,
 };

@@ -4,38 +4,12 @@
 //
 // Their class packages (kurento-client-core/elements/filters) `require('kurento-client')`, a name
 // that does not exist under the aliases: it is resolved to the alias whose tree the requiring file
-// lives in (the 7.x tree nests its own class packages; the hoisted ones belong to 6.18). The same
-// marker as compat-tests/lib/clients.js is used, so whichever file loads first installs the hook.
+// lives in (the 7.x tree nests its own class packages; the hoisted ones belong to 6.18).
+//
+// The resolve hook (and the optional modules' per-generation copies) live in ../../lib/clients.js,
+// shared with the protocol suites.
 
-const Module = require('node:module');
-const fs = require('node:fs');
-const path = require('node:path');
-
-// Real path: required files report their real filename, and node_modules may be a symlink to a
-// shared install (a worktree reusing another checkout's modules).
-const NODE_MODULES = (() => {
-  const p = path.resolve(__dirname, '..', '..', 'node_modules');
-  try {
-    return fs.realpathSync(p);
-  } catch {
-    return p;
-  }
-})();
-const V7_TREE = path.join(NODE_MODULES, 'kurento-client-7') + path.sep;
-
-if (!Module._resolveFilename.kurentoAliasHook) {
-  const orig = Module._resolveFilename;
-  const hooked = function (request, parent, ...rest) {
-    if (request === 'kurento-client' || request.startsWith('kurento-client/')) {
-      const from = (parent && parent.filename) || '';
-      const alias = from.startsWith(V7_TREE) ? 'kurento-client-7' : 'kurento-client-6';
-      request = alias + request.slice('kurento-client'.length);
-    }
-    return orig.call(this, request, parent, ...rest);
-  };
-  hooked.kurentoAliasHook = true;
-  Module._resolveFilename = hooked;
-}
+const { generation, modulePackage, loadModule } = require('../../lib/clients');
 
 /** The client generations each browser test runs against. */
 const CLIENTS = ['kurento-client-6', 'kurento-client-7'];
@@ -47,6 +21,9 @@ function load(pkg) {
 function version(pkg) {
   return require(`${pkg}/package.json`).version;
 }
+
+
+
 
 /**
  * Connects like the tutorials' getKurentoClient(): `kurento(ws_uri, callback)`; the callback fires
@@ -91,4 +68,4 @@ async function pipelineCount(client) {
   return pipelines.length;
 }
 
-module.exports = { CLIENTS, load, version, connect, close, pipelineCount };
+module.exports = { CLIENTS, load, version, generation, modulePackage, loadModule, connect, close, pipelineCount };

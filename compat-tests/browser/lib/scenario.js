@@ -3,6 +3,7 @@
 // order, even after a timeout), and prints the logs of the parts involved when it fails.
 
 const assert = require('node:assert/strict');
+const fs = require('node:fs');
 const { sleep, waitFor } = require('./procs');
 
 const LOG_TAIL = Number(process.env.BROWSER_TEST_LOG_TAIL) || 20000;
@@ -122,4 +123,48 @@ async function expectStillDecoding(page, label, statsArgs = []) {
   return b;
 }
 
-module.exports = { withScenario, waitInPage, pageStats, expectMediaFlowing, expectStillDecoding };
+/**
+ * Writes PNGs of the page's current frames, through its window.testSnapshot(which) (a data: URL
+ * or null): `files` maps 'remote' / 'local' to file paths. Returns the paths written, for failure
+ * messages.
+ */
+async function dumpSnapshots(page, files) {
+  const written = [];
+  for (const [which, file] of Object.entries(files)) {
+    const url = await page.evaluate((w) => window.testSnapshot(w), which).catch(() => null);
+    if (!url) continue;
+    fs.writeFileSync(file, Buffer.from(url.slice(url.indexOf(',') + 1), 'base64'));
+    written.push(file);
+  }
+  return written;
+}
+
+/** The browser's console log as lines ("[page1 log] text"; launchBrowser's consoleLog()). */
+function consoleLines(browser) {
+  const text = browser.consoleLog();
+  return text ? text.split('\n') : [];
+}
+
+/**
+ * Waits until a line of the browser's console log matches `pattern`, looking only at the lines
+ * from index `from` on (consoleLines(browser).length taken earlier: what came after that moment),
+ * and returns that line.
+ */
+function waitForConsoleLine(browser, pattern, what, { timeoutMs = 20000, from = 0 } = {}) {
+  return waitFor(
+    `${what}: a page console line matching ${pattern}`,
+    () => consoleLines(browser).slice(from).find((line) => pattern.test(line)) || false,
+    { timeoutMs, intervalMs: 200 },
+  );
+}
+
+module.exports = {
+  withScenario,
+  waitInPage,
+  pageStats,
+  expectMediaFlowing,
+  expectStillDecoding,
+  dumpSnapshots,
+  consoleLines,
+  waitForConsoleLine,
+};

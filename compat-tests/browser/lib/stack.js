@@ -3,11 +3,14 @@
 // optional coturn → our media server → an observer kurento-client → the tutorial application with
 // its web server → headless Chromium.
 
+const assert = require('node:assert/strict');
 const kurento = require('./kurento');
 const { launchBrowser } = require('./chromium');
 const { Coturn } = require('./coturn');
 const { MediaServer } = require('./kms');
 const { startWebServer } = require('./web-server');
+const { waitFor } = require('./procs');
+const { waitInPage, expectMediaFlowing } = require('./scenario');
 
 /**
  * @param sc scenario from withScenario
@@ -76,4 +79,64 @@ async function childCount(observer, pipelineId) {
   return (await pipeline.getChildren()).length;
 }
 
-module.exports = { startStack, openPage, pipelineIds, childCount };
+/**
+ * Start of a WebRTC loopback through one filter (the tutorials' WebRtcEndpoint → filter →
+ * WebRtcEndpoint): clicks #start, waits until the page applied the SDP answer, and checks that no
+ * page error (other than those `ignoreErrors` matches) came up and that exactly one new
+ * MediaPipeline, holding `elements` elements, exists. Returns the id of that pipeline.
+ * @param {object} stack from startStack
+ * @param page from openPage
+ * @param {object} o
+ * @param {string[]} o.pipelinesBefore pipelineIds() before the page started
+ * @param {number} o.elements children of the new pipeline (WebRtcEndpoint + filter: 2)
+ * @param {string} o.what the pipeline's contents, for the failure message
+ * @param {RegExp} [o.ignoreErrors] page errors the tutorial's page raises by design
+ */
+async function startLoopback(stack, page, { pipelinesBefore, elements, what, ignoreErrors = null }) {
+  await page.click('#start');
+  await waitInPage(
+    page,
+    () => window.testState.state === 'started' || window.testState.errors.length > 0,
+    'startResponse (SDP answer) applied',
+  );
+  const afterAnswer = await page.evaluate(() => window.testState);
+  const errors = afterAnswer.errors.filter((e) => !(ignoreErrors && ignoreErrors.test(e)));
+  assert.deepEqual(errors, [], 'errors in the page after start');
+  const created = (await pipelineIds(stack.observer)).filter((id) => !pipelinesBefore.includes(id));
+  assert.equal(created.length, 1, 'start must create one MediaPipeline');
+  assert.equal(await childCount(stack.observer, created[0]), elements, `the pipeline holds ${what}`);
+  return created[0];
+}
+
+/**
+ * The loopback's media (expectMediaFlowing: the remote <video> decodes, audio arrives), with the
+ * media server's exit status in the failure message if it died on the way.
+ */
+async function expectLoopbackMedia(stack, page, label) {
+  try {
+    return await expectMediaFlowing(page, label);
+  } catch (err) {
+    if (!stack.server.alive()) {
+      err.message += `; the media server died: ${JSON.stringify(stack.server.proc.exitInfo)} (see its log)`;
+    }
+    throw err;
+  }
+}
+
+/**
+ * End of such a loopback: clicks #stop (the page releases its peer and sends `stop`, the
+ * application releases the pipeline), waits until the server no longer reports the pipeline, and
+ * checks that the application saw no error and the server is still up.
+ */
+async function stopLoopback(stack, page, pipelineId) {
+  await page.click('#stop');
+  await waitFor(
+    'the pipeline released after stop',
+    async () => !(await pipelineIds(stack.observer)).includes(pipelineId),
+    { timeoutMs: 10000 },
+  );
+  assert.deepEqual(stack.app.errors, [], 'application server errors');
+  assert.ok(stack.server.alive(), 'media server died');
+}
+
+module.exports = { startStack, openPage, pipelineIds, childCount, startLoopback, expectLoopbackMedia, stopLoopback };

@@ -1,128 +1,13 @@
 // Browser side of kurento-tutorial-node/kurento-magic-mirror (static/js/index.js), rewritten with the
 // same message flow: start → WebRtcPeerSendrecv → generateOffer → {id:'start', sdpOffer} →
 // startResponse → processAnswer; ICE candidates both ways as onIceCandidate / iceCandidate; stop →
-// {id:'stop'} and dispose. Additions for the test: only loopback candidates are signalled or
-// applied, window.testState records what happened, and window.testOverlayProbe /
-// window.testSnapshot read the pixels of the local and remote <video> through a canvas.
+// {id:'stop'} and dispose; all of it the loopback page of loopback-filter.js. Additions for the
+// test: only loopback candidates are signalled or applied, window.testState records what happened,
+// and window.testOverlayProbe / window.testSnapshot read the pixels of the local and remote <video>
+// through a canvas.
 'use strict';
 
-var ws = new WebSocket('ws://' + location.host + '/magicmirror');
-var videoInput;
-var videoOutput;
-var webRtcPeer;
-
-window.testState = {
-  wsOpen: false,
-  state: 'idle',
-  errors: [],
-  sentCandidates: [],
-  droppedLocalCandidates: [],
-  serverCandidates: [],
-  droppedServerCandidates: [],
-  sdpAnswer: null,
-};
-
-function log(msg) {
-  console.log(msg);
-}
-
-function onError(error) {
-  var msg = error && error.message ? error.message : String(error);
-  window.testState.errors.push(msg);
-  console.error(msg);
-}
-
-ws.onopen = function () {
-  window.testState.wsOpen = true;
-};
-
-ws.onmessage = function (message) {
-  var parsedMessage = JSON.parse(message.data);
-  log('Received message: ' + parsedMessage.id);
-
-  switch (parsedMessage.id) {
-    case 'startResponse':
-      startResponse(parsedMessage);
-      break;
-    case 'error':
-      window.testState.state = 'idle';
-      onError('Error message from server: ' + parsedMessage.message);
-      break;
-    case 'iceCandidate':
-      window.testState.serverCandidates.push(parsedMessage.candidate);
-      if (!kmsTest.isLoopbackCandidate(parsedMessage.candidate)) {
-        window.testState.droppedServerCandidates.push(parsedMessage.candidate);
-        return;
-      }
-      webRtcPeer.addIceCandidate(parsedMessage.candidate, function (error) {
-        if (error) return onError('Error adding candidate: ' + error);
-      });
-      break;
-    default:
-      onError('Unrecognized message ' + parsedMessage.id);
-  }
-};
-
-function start() {
-  window.testState.state = 'starting';
-  var options = {
-    localVideo: videoInput,
-    remoteVideo: videoOutput,
-    onicecandidate: onIceCandidate,
-    configuration: kmsTest.rtcConfiguration(),
-  };
-
-  webRtcPeer = kurentoUtils.WebRtcPeer.WebRtcPeerSendrecv(options, function (error) {
-    if (error) return onError(error);
-    this.generateOffer(onOffer);
-  });
-  window.webRtcPeer = webRtcPeer;
-}
-
-function onIceCandidate(candidate) {
-  if (!kmsTest.isLoopbackCandidate(candidate)) {
-    window.testState.droppedLocalCandidates.push(candidate.candidate);
-    return;
-  }
-  window.testState.sentCandidates.push(candidate.candidate);
-  sendMessage({ id: 'onIceCandidate', candidate: candidate });
-}
-
-function onOffer(error, offerSdp) {
-  if (error) return onError(error);
-  sendMessage({ id: 'start', sdpOffer: offerSdp });
-}
-
-function startResponse(message) {
-  window.testState.sdpAnswer = message.sdpAnswer;
-  webRtcPeer.processAnswer(kmsTest.filterSdp(message.sdpAnswer), function (error) {
-    if (error) return onError(error);
-    window.testState.state = 'started';
-  });
-}
-
-function stop() {
-  if (webRtcPeer) {
-    webRtcPeer.dispose();
-    webRtcPeer = null;
-    sendMessage({ id: 'stop' });
-  }
-  window.testState.state = 'stopped';
-}
-
-function sendMessage(message) {
-  ws.send(JSON.stringify(message));
-}
-
-// Polled by the test: RTP statistics of the peer connection plus the <video> elements.
-window.testStats = async function () {
-  if (!webRtcPeer) return null;
-  return {
-    stats: await kmsTest.summarizeStats(webRtcPeer.peerConnection),
-    remoteVideo: kmsTest.videoElementInfo(videoOutput),
-    localVideo: kmsTest.videoElementInfo(videoInput),
-  };
-};
+loopbackPage({ path: '/magicmirror' });
 
 // ---- pixel probes (test only) ----------------------------------------------------------------
 
@@ -131,26 +16,10 @@ function isMagenta(d, i) {
   return d[i] > 180 && d[i + 1] < 90 && d[i + 2] > 180;
 }
 
-// The current frame of `video`, drawn (scaled) into a width×height canvas: the test's geometry is
-// in camera coordinates, whatever resolution the encoder chose on the way back.
-function grab(video, width, height) {
-  if (!video || video.readyState < 2 || !video.videoWidth) return null;
-  var canvas = document.createElement('canvas');
-  canvas.width = width;
-  canvas.height = height;
-  var ctx = canvas.getContext('2d', { willReadFrequently: true });
-  ctx.drawImage(video, 0, 0, width, height);
-  return ctx.getImageData(0, 0, width, height).data;
-}
-
-function clampRect(r, width, height) {
-  return {
-    x0: Math.max(0, Math.floor(r.x0)),
-    y0: Math.max(0, Math.floor(r.y0)),
-    x1: Math.min(width, Math.ceil(r.x1)),
-    y1: Math.min(height, Math.ceil(r.y1)),
-  };
-}
+// The current frame of `video` at width×height (kmsTest.grabPixels): the geometry is in camera
+// coordinates, whatever resolution the encoder chose on the way back.
+var grab = kmsTest.grabPixels;
+var clampRect = kmsTest.clampRect;
 
 function countMagenta(d, width, height, rect) {
   var r = clampRect(rect, width, height);
@@ -255,22 +124,3 @@ window.testOverlayProbe = function (geom, ids) {
   }
   return out;
 };
-
-// A PNG (data: URL) of the current frame of the remote ('remote') or local ('local') <video>, at
-// the video's own resolution.
-window.testSnapshot = function (which) {
-  var video = which === 'local' ? videoInput : videoOutput;
-  if (!video || !video.videoWidth) return null;
-  var canvas = document.createElement('canvas');
-  canvas.width = video.videoWidth;
-  canvas.height = video.videoHeight;
-  canvas.getContext('2d').drawImage(video, 0, 0);
-  return canvas.toDataURL('image/png');
-};
-
-window.addEventListener('load', function () {
-  videoInput = document.getElementById('videoInput');
-  videoOutput = document.getElementById('videoOutput');
-  document.getElementById('start').addEventListener('click', start);
-  document.getElementById('stop').addEventListener('click', stop);
-});
