@@ -4,7 +4,10 @@
 #   release build → npm ci (only when the lockfile changed) → node:test protocol tests (both
 #   kurento-client generations) → browser tests (one at a time).
 # Every step runs even if an earlier one failed (except those that need the build); the exit status
-# is non-zero if any step failed, and the last line is a one-line summary.
+# is non-zero if any step failed, and the last line is a one-line summary of tests passed, failed
+# and skipped (a test that cannot run here is counted as skipped, never as passed; the failing
+# ones are named above it). A toolchain that is missing or too old stops it first, saying what to
+# install.
 #
 # Environment:
 #   KMS_BIN            server binary used by the Node tests (default: target/release/kurento-media-server)
@@ -92,10 +95,13 @@ run_node_tests() {
     node --test --test-force-exit --test-concurrency="$concurrency" --test-timeout=240000 \
       --test-reporter=spec "${files[@]}") 2>&1 | tee "$out"
   local rc=${PIPESTATUS[0]}
-  local pass fail cancelled
+  local pass fail cancelled skipped
   pass=$(grep -aE '^ℹ pass [0-9]+' "$out" | tail -1 | awk '{print $3}')
   fail=$(grep -aE '^ℹ fail [0-9]+' "$out" | tail -1 | awk '{print $3}')
   cancelled=$(grep -aE '^ℹ cancelled [0-9]+' "$out" | tail -1 | awk '{print $3}')
+  skipped=$(grep -aE '^ℹ skipped [0-9]+' "$out" | tail -1 | awk '{print $3}')
+  # The spec reporter lists the failures again after the totals ("✖ failing tests:").
+  while IFS= read -r l; do FAILED_TESTS+=("${label}: $l"); done < <(sed -n '/^✖ failing tests:/,$p' "$out" | grep -aE '^[[:space:]]*✖ ' | grep -av '✖ failing tests:' | sed -E 's/^[[:space:]]*✖ //; s/ \([0-9.]+ms\)$//')
   # node:test's own totals, in the TAP comment form ("# pass N", "# fail N").
   grep -aE '^ℹ (tests|suites|pass|fail|cancelled|skipped|todo|duration_ms) ' "$out" | sed 's/^ℹ /# /'
   echo "--- ${label}: ${pass:-0} passed, ${fail:-0} failed, ${cancelled:-0} cancelled"
@@ -104,10 +110,12 @@ run_node_tests() {
   if [[ $rc -eq 0 && -z $pass ]]; then rc=1; fi
   TOTAL_PASS=$((TOTAL_PASS + ${pass:-0}))
   TOTAL_FAIL=$((TOTAL_FAIL + ${fail:-0}))
+  TOTAL_SKIP=$((TOTAL_SKIP + ${skipped:-0}))
   rm -f "$out"
   return $rc
 }
 
+"$ROOT/scripts/toolchain.sh" test || exit 1
 if [[ ${SKIP_APT:-0} == 1 ]]; then skip apt "SKIP_APT=1"; else step apt install_system_packages; fi
 if [[ ${SKIP_CARGO:-0} == 1 ]]; then
   for s in fmt clippy cargo-test build; do skip "$s" "SKIP_CARGO=1"; done
@@ -116,20 +124,30 @@ else
   step clippy cargo clippy --workspace --all-targets -- -D warnings
 fi
 cargo_tests() {
-  local out rc
+  local out rc skips
   out=$(mktemp)
-  cargo test --workspace 2>&1 | tee "$out"
+  skips=$(mktemp)
+  # --no-fail-fast: a failing test binary must not hide the ones after it. Tests that cannot run
+  # here write a line to $KMS_TEST_SKIPS (kurento_protocol::test_skip) and report "ok".
+  KMS_TEST_SKIPS=$skips cargo test --workspace --no-fail-fast 2>&1 | tee "$out"
   rc=${PIPESTATUS[0]}
-  local p f
+  local p f s
   p=$(grep -aE '^test result:' "$out" | sed -E 's/.* ([0-9]+) passed.*/\1/' | awk '{s+=$1} END {print s+0}')
   f=$(grep -aE '^test result:' "$out" | sed -E 's/.* ([0-9]+) failed.*/\1/' | awk '{s+=$1} END {print s+0}')
-  TOTAL_PASS=$((TOTAL_PASS + ${p:-0}))
+  s=$(wc -l <"$skips")
+  while IFS= read -r l; do SKIPPED_TESTS+=("cargo: $l"); done <"$skips"
+  while IFS= read -r l; do FAILED_TESTS+=("cargo: $l"); done < <(grep -aE '^test .* \.\.\. FAILED$' "$out" | sed -E 's/^test (.*) \.\.\. FAILED$/\1/')
+  TOTAL_PASS=$((TOTAL_PASS + ${p:-0} - s))
   TOTAL_FAIL=$((TOTAL_FAIL + ${f:-0}))
-  rm -f "$out"
+  TOTAL_SKIP=$((TOTAL_SKIP + s))
+  rm -f "$out" "$skips"
   return $rc
 }
 TOTAL_PASS=0
 TOTAL_FAIL=0
+TOTAL_SKIP=0
+SKIPPED_TESTS=()
+FAILED_TESTS=()
 if [[ ${SKIP_CARGO:-0} == 1 ]]; then
   BUILD_OK=0
 else
@@ -163,7 +181,9 @@ if [[ $FAILED == 0 ]]; then
 else
   echo "test.sh: FAIL in $((END - START))s — ${RESULTS[*]}"
 fi
+for t in "${SKIPPED_TESTS[@]}"; do echo "skipped — $t"; done
+for t in "${FAILED_TESTS[@]}"; do echo "failed — $t"; done
 # A failed step with no failed test (build, fmt, clippy) still counts as a failure.
 if [[ $FAILED != 0 && $TOTAL_FAIL == 0 ]]; then TOTAL_FAIL=1; fi
-echo "tests: ${TOTAL_PASS} passed, ${TOTAL_FAIL} failed"
+echo "tests: ${TOTAL_PASS} passed, ${TOTAL_FAIL} failed, ${TOTAL_SKIP} skipped"
 exit $FAILED

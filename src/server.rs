@@ -55,17 +55,31 @@ pub struct RunningServer {
     pub dispatcher: Arc<Dispatcher>,
 }
 
+/// Errors name the address that could not be bound.
 async fn bind(address: Option<IpAddr>, ipv6: bool, port: u16) -> io::Result<TcpListener> {
+    let at = |a: SocketAddr| async move {
+        TcpListener::bind(a)
+            .await
+            .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {a}: {e}")))
+    };
     if let Some(a) = address {
-        return TcpListener::bind(SocketAddr::new(a, port)).await;
+        return at(SocketAddr::new(a, port)).await;
     }
     if ipv6 {
         match TcpListener::bind(SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port)).await {
             Ok(l) => return Ok(l),
+            // A port in use is in use for IPv4 too: say so rather than try again.
+            Err(e) if e.kind() == io::ErrorKind::AddrInUse => {
+                let a = SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port);
+                return Err(io::Error::new(
+                    e.kind(),
+                    format!("cannot listen on {a}: {e}"),
+                ));
+            }
             Err(e) => warn!("IPv6 listener failed ({e}); falling back to IPv4"),
         }
     }
-    TcpListener::bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port)).await
+    at(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port)).await
 }
 
 fn tls_acceptor(s: &SecureOptions) -> io::Result<tokio_rustls::TlsAcceptor> {

@@ -48,7 +48,7 @@ fn print_link(l: &LinkStats) {
 #[test]
 fn five_percent_loss_and_50ms_jitter_nack_recovers_the_video() {
     init_log();
-    if !available() {
+    if !available("five_percent_loss_and_50ms_jitter_nack_recovers_the_video") {
         return;
     }
     let started = Instant::now();

@@ -13,6 +13,7 @@
 //! - [`methods`]: the 13 server methods.
 //! - [`model`]: classes, methods, properties, events and complex types from the kmd files,
 //!   and marshalling of values against their declared types.
+//! - [`test_skip`]: how the workspace's tests report one they cannot run (test support).
 
 pub mod error;
 pub mod events;
@@ -21,6 +22,7 @@ pub mod jsonrpc;
 pub mod methods;
 pub mod model;
 pub mod params;
+pub mod test_skip;
 
 pub use error::{ErrorKind, RpcError};
 pub use ids::{ObjectId, SessionId, SubscriptionId};

@@ -448,13 +448,10 @@ impl Config {
                 "configuration file: {DEFAULT_CONF_FILE} not found, using built-in defaults"
             )),
         }
-        if let Some(addr) = self.ws_listen_addr() {
-            lines.push(format!("listening on ws://{addr}/{}", self.websocket.path));
-        }
-        if let (Some(addr), Some(secure)) = (self.wss_listen_addr(), &self.websocket.secure) {
+        // "listening on" is the server's to say, once the socket is bound.
+        if let Some(secure) = &self.websocket.secure {
             lines.push(format!(
-                "listening on wss://{addr}/{} (certificate {})",
-                self.websocket.path,
+                "secure WebSocket certificate: {}",
                 secure.certificate.display()
             ));
         }
@@ -544,15 +541,11 @@ fn load_with_default(
         Ok(text) => {
             let value = parse_main_file(&conf_path, &text)?;
             tree.merge_at("", value, &ValueSource::File(conf_path.clone()));
-            tracing::info!(file = %conf_path.display(), "configuration file loaded");
             Some(conf_path.clone())
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && cli.conf_file.is_none() => {
+            // Said once, by the start-up summary.
             tree.merge_at("", builtin_defaults(), &ValueSource::BuiltIn);
-            tracing::info!(
-                file = %conf_path.display(),
-                "configuration file not found, using built-in defaults"
-            );
             None
         }
         Err(source) => {

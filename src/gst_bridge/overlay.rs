@@ -759,7 +759,8 @@ mod tests {
 
     #[test]
     fn hostile_image_uris_are_refused_quickly() {
-        if super::super::engine().is_err() {
+        if let Err(e) = super::super::engine() {
+            kurento_protocol::test_skip::skipped("hostile_image_uris_are_refused_quickly", e, true);
             return;
         }
         let t = Instant::now();
