@@ -12,7 +12,7 @@ BUILD=(
 )
 TEST=(
   chromium coturn ffmpeg qrencode gstreamer1.0-tools fonts-dejavu-core iproute2 openssl
-  python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-rtsp-server-1.0
+  python3-gi python3-pip gir1.2-gstreamer-1.0 gir1.2-gst-rtsp-server-1.0
 )
 
 case ${1:-} in

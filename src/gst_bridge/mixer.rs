@@ -667,27 +667,42 @@ impl Inner {
 
     fn remove_port(&self, id: u32) {
         lock(&self.outputs).remove(&id);
-        let mut ports = lock(&self.ports);
-        ports.video_routes.retain(|k, v| *k != id && *v != id);
-        ports.audio_routes.retain(|(a, b)| *a != id && *b != id);
-        if ports.master.is_some_and(|(m, _)| m == id) {
-            ports.master = None;
-        }
+        // Out of the table under the lock, torn down after it: tearing a branch down waits on
+        // its streaming threads, and a new port (the control plane) or another port's first
+        // packet (the router) must never wait on that.
+        let (gone, port) = {
+            let mut ports = lock(&self.ports);
+            ports.video_routes.retain(|k, v| *k != id && *v != id);
+            ports.audio_routes.retain(|(a, b)| *a != id && *b != id);
+            if ports.master.is_some_and(|(m, _)| m == id) {
+                ports.master = None;
+            }
+            let (gone, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut ports.links)
+                .into_iter()
+                .partition(|((a, b), _)| *a == id || *b == id);
+            ports.links = keep.into_iter().collect();
+            // Each link with the tee that feeds it and the mix it feeds, while both exist.
+            let gone: Vec<_> = gone
+                .into_iter()
+                .map(|((a, b), link)| {
+                    let tee = ports
+                        .map
+                        .get(&a)
+                        .and_then(|p| p.audio.as_ref())
+                        .and_then(|x| x.tee.clone());
+                    let amix = ports.map.get(&b).map(|p| p.amix.clone());
+                    (link, tee, amix)
+                })
+                .collect();
+            let port = ports.map.remove(&id);
+            self.layout(&mut ports);
+            (gone, port)
+        };
         // Its links go first (while its tee and mix still exist), then its own elements.
-        let (gone, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut ports.links)
-            .into_iter()
-            .partition(|((a, b), _)| *a == id || *b == id);
-        ports.links = keep.into_iter().collect();
-        for ((a, b), link) in gone {
-            let tee = ports
-                .map
-                .get(&a)
-                .and_then(|p| p.audio.as_ref())
-                .and_then(|x| x.tee.clone());
-            let amix = ports.map.get(&b).map(|p| p.amix.clone());
+        for (link, tee, amix) in gone {
             self.unlink(link, tee.as_ref(), amix.as_ref());
         }
-        if let Some(port) = ports.map.remove(&id) {
+        if let Some(port) = port {
             for input in [port.video, port.audio].into_iter().flatten() {
                 self.remove_input(input);
             }
@@ -698,7 +713,6 @@ impl Inner {
             let _ = port.amix.set_state(gst::State::Null);
             let _ = self.pipeline.remove(&port.amix);
         }
-        self.layout(&mut ports);
     }
 }
 
