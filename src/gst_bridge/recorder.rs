@@ -56,11 +56,8 @@ impl RecorderConfig {
     }
 }
 
-/// How long a recording waits for the media types it expects (the source says it produces
-/// them) before it starts with what came. Generous: a hub port's first mixed audio comes late
-/// on a loaded machine, and without it the whole file would have no audio; a source that
-/// produces no audio is not waited for at all.
-const START_GRACE: Duration = Duration::from_secs(5);
+/// How long a recording waits for the media types it expects before it starts with what came.
+const START_GRACE: Duration = Duration::from_secs(2);
 /// Media queued between the graph and the recorder's task; when full, packets are dropped and
 /// counted (the recording shows a glitch; the pipeline's packet path is never held up).
 const MEDIA_QUEUE: usize = 4096;
