@@ -3,7 +3,7 @@
 
 use super::class::{self, ClassBehaviour, Created, NewObject};
 use super::graph::MediaRole;
-use super::vision_filter::{self, fetch_picture, fetch_picture_for, window_param};
+use super::vision_filter::{self, fetch_picture, fetch_picture_for, lock, window_param};
 use super::{opt_str, Outcome, Registry};
 use crate::vision::chroma::Chroma;
 use crate::vision::Picture;
@@ -40,10 +40,7 @@ fn create(reg: &mut Registry, o: &NewObject) -> Result<Created, RpcError> {
 }
 
 fn set(chroma: &Mutex<Chroma>, picture: Option<Arc<Picture>>) {
-    chroma
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .set_background(picture);
+    lock(chroma).set_background(picture);
 }
 
 fn invoke(

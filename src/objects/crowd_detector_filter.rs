@@ -4,7 +4,7 @@
 
 use super::class::{self, ClassBehaviour, Created, NewObject};
 use super::graph::MediaRole;
-use super::vision_filter;
+use super::vision_filter::{self, lock};
 use super::{opt_str, Outcome, Registry, ServerFacts};
 use crate::vision::crowd::{CrowdDetector, Roi, RoiConfig};
 use kurento_protocol::{ErrorKind, ObjectId, RpcError};
@@ -22,10 +22,6 @@ pub(super) const CLASS: ClassBehaviour = ClassBehaviour {
 
 #[derive(Clone)]
 struct Shared(Arc<Mutex<CrowdDetector>>);
-
-fn lock(c: &Mutex<CrowdDetector>) -> std::sync::MutexGuard<'_, CrowdDetector> {
-    c.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 /// A RegionOfInterest (the marshaller has checked its shape and filled the config's defaults).
 fn roi_of(v: &Value) -> Result<Roi, RpcError> {

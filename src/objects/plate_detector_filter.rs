@@ -3,7 +3,8 @@
 
 use super::class::{self, ClassBehaviour, Created, NewObject};
 use super::graph::MediaRole;
-use super::{num, vision_filter, Outcome, Registry};
+use super::vision_filter::{self, lock};
+use super::{num, Outcome, Registry};
 use crate::vision::plate::{self, PlateDetector};
 use kurento_protocol::{ErrorKind, ObjectId, RpcError};
 use serde_json::{Map, Value};
@@ -42,8 +43,7 @@ fn invoke(
     match method {
         "setPlateWidthPercentage" => {
             let pct = num(p, "plateWidthPercentage")? as f32;
-            pd.lock()
-                .unwrap_or_else(|e| e.into_inner())
+            lock(&pd)
                 .set_width_percentage(pct)
                 .map_err(|e| RpcError::new(ErrorKind::MarshallError, e))?;
             Outcome::null()

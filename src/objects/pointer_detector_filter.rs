@@ -4,7 +4,7 @@
 
 use super::class::{self, ClassBehaviour, Created, NewObject};
 use super::graph::MediaRole;
-use super::vision_filter::{self, fetch_picture_for, int, window_param};
+use super::vision_filter::{self, fetch_picture_for, int, lock, window_param};
 use super::{opt_str, Outcome, Registry};
 use crate::media::ElementId;
 use crate::vision::pointer::{PointerDetector, Window};
@@ -30,10 +30,6 @@ pub(super) const CLASS: ClassBehaviour = ClassBehaviour {
 
 #[derive(Clone)]
 struct Shared(Arc<Mutex<PointerDetector>>);
-
-fn lock(p: &Mutex<PointerDetector>) -> std::sync::MutexGuard<'_, PointerDetector> {
-    p.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 /// A PointerDetectorWindowMediaParam ("upperRight" is the top-left corner, as KMS uses it), and
 /// the URIs of its images.

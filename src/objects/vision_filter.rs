@@ -13,6 +13,11 @@ use kurento_protocol::{ObjectId, RpcError};
 use serde_json::{json, Map, Value};
 use std::sync::{Arc, Mutex};
 
+/// A processor's guard; a panicked holder (a streaming thread) leaves it usable.
+pub(super) fn lock<P: ?Sized>(p: &Mutex<P>) -> std::sync::MutexGuard<'_, P> {
+    p.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// The filter on the pipeline, its video through `make(events)`'s processor.
 pub(super) fn attach<P: FrameProcessor + 'static>(
     reg: &mut Registry,

@@ -13,7 +13,7 @@
 //! starts from the first frame rather than black, so an empty scene is not "occupied" for the
 //! first seconds.
 
-use super::{EventSink, Frame, FrameProcessor, Gray, VisionEvent};
+use super::{luma, EventSink, Frame, FrameProcessor, Gray, VisionEvent};
 use std::time::Duration;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -236,8 +236,7 @@ impl CrowdDetector {
         for y in 0..h {
             let sy = y * frame.height / h;
             for x in 0..w {
-                let [r, g, b] = frame.rgb(x * frame.width / w, sy);
-                px.push(((r as u32 * 77 + g as u32 * 150 + b as u32 * 29) >> 8) as u8);
+                px.push(luma(frame.rgb(x * frame.width / w, sy)));
             }
         }
         Gray {

@@ -134,8 +134,7 @@ impl<'a> Frame<'a> {
         let mut px = Vec::with_capacity(w * h);
         for y in (0..self.height).step_by(step) {
             for x in (0..self.width).step_by(step) {
-                let [r, g, b] = self.rgb(x, y);
-                px.push(((r as u32 * 77 + g as u32 * 150 + b as u32 * 29) >> 8) as u8);
+                px.push(luma(self.rgb(x, y)));
             }
         }
         Gray {
@@ -144,6 +143,11 @@ impl<'a> Frame<'a> {
             px,
         }
     }
+}
+
+/// Luma (BT.601, integer weights) of an RGB pixel.
+pub fn luma([r, g, b]: [u8; 3]) -> u8 {
+    ((r as u32 * 77 + g as u32 * 150 + b as u32 * 29) >> 8) as u8
 }
 
 /// An 8-bit grey image.

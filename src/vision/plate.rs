@@ -8,10 +8,9 @@
 //! (Debian's tesseract-ocr, one line, letters and digits) on a worker thread, so the video never
 //! waits for it; KMS links Tesseract with its own trained data and reads character by character.
 
-use super::{EventSink, Frame, FrameProcessor, Gray, Mask, VisionEvent};
+use super::{luma, EventSink, Frame, FrameProcessor, Gray, Mask, VisionEvent};
 use std::io::Write;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub const DEFAULT_WIDTH_PERCENTAGE: f32 = 0.25;
@@ -25,7 +24,7 @@ const STABLE_READS: usize = 3;
 const STEP: usize = 2;
 
 pub struct PlateDetector {
-    width_percentage: Arc<Mutex<f32>>,
+    width_percentage: f32,
     frames: u64,
     last_ocr: Option<std::time::Instant>,
     ocr_interval: Duration,
@@ -46,7 +45,7 @@ impl PlateDetector {
             tracing::warn!("plate OCR worker: {e}");
         }
         PlateDetector {
-            width_percentage: Arc::new(Mutex::new(DEFAULT_WIDTH_PERCENTAGE)),
+            width_percentage: DEFAULT_WIDTH_PERCENTAGE,
             frames: 0,
             last_ocr: None,
             ocr_interval: OCR_INTERVAL,
@@ -55,22 +54,12 @@ impl PlateDetector {
     }
 
     /// setPlateWidthPercentage: Err outside KMS's 0..1.
-    pub fn set_width_percentage(&self, p: f32) -> Result<(), String> {
+    pub fn set_width_percentage(&mut self, p: f32) -> Result<(), String> {
         if !(p > 0.0 && p <= 1.0) {
             return Err("plateWidthPercentage must be within 0 and 1".into());
         }
-        *self
-            .width_percentage
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = p;
+        self.width_percentage = p;
         Ok(())
-    }
-
-    fn width_percentage(&self) -> f32 {
-        *self
-            .width_percentage
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -128,8 +117,7 @@ fn crop(frame: &Frame<'_>, (x, y, w, h): (usize, usize, usize, usize)) -> Gray {
         let sy = (y + (yy as f32 / scale) as usize).min(frame.height - 1);
         for xx in 0..cw {
             let sx = (x + (xx as f32 / scale) as usize).min(frame.width - 1);
-            let [r, g, b] = frame.rgb(sx, sy);
-            values.push(((r as u32 * 77 + g as u32 * 150 + b as u32 * 29) >> 8) as u8);
+            values.push(luma(frame.rgb(sx, sy)));
         }
     }
     let threshold = otsu(&values);
@@ -284,7 +272,7 @@ impl FrameProcessor for PlateDetector {
         if !self.frames.is_multiple_of(EVERY) || !due {
             return;
         }
-        let Some(plate) = find_plate(frame, self.width_percentage()) else {
+        let Some(plate) = find_plate(frame, self.width_percentage) else {
             return;
         };
         // A busy worker drops the crop: the next one is as good.
@@ -297,6 +285,7 @@ impl FrameProcessor for PlateDetector {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::{Arc, Mutex};
 
     #[test]
     fn spanish_formats() {
