@@ -653,15 +653,17 @@ impl Inner {
         })
     }
 
-    /// The tee stops feeding the link, the queue stops, then the mix lets go of its pad.
+    /// The tee stops feeding the link and the mix lets go of its pad before the queue stops: the
+    /// queue's thread may be blocked in the mix's pad (a mix that has not started consuming), and
+    /// only releasing that pad unblocks it; stopping the queue first waited on it forever.
     fn unlink(&self, link: Link, tee: Option<&gst::Element>, amix: Option<&gst::Element>) {
         if let Some(tee) = tee {
             tee.release_request_pad(&link.tee_pad);
         }
-        let _ = link.queue.set_state(gst::State::Null);
         if let Some(amix) = amix {
             amix.release_request_pad(&link.mix_pad);
         }
+        let _ = link.queue.set_state(gst::State::Null);
         let _ = self.pipeline.remove(&link.queue);
     }
 
@@ -695,16 +697,33 @@ impl Inner {
                 })
                 .collect();
             let port = ports.map.remove(&id);
+            // Hidden at once: the layout below no longer places it, whatever its teardown takes.
+            if let Some(pad) = port
+                .as_ref()
+                .and_then(|p| p.video.as_ref())
+                .and_then(|v| v.mix_pad.as_ref())
+            {
+                pad.set_property("alpha", 0.0f64);
+            }
             self.layout(&mut ports);
             (gone, port)
         };
-        // Its links go first (while its tee and mix still exist), then its own elements.
+        let began = std::time::Instant::now();
+        let (video, audio) = match port {
+            Some(mut p) => (p.video.take(), Some(p)),
+            None => (None, None),
+        };
+        // The picture first: the other ports' mix loses this one at once.
+        if let Some(v) = video {
+            self.remove_input(v);
+        }
+        // Its audio links next (while its tee and mix still exist), then its own elements.
         for (link, tee, amix) in gone {
             self.unlink(link, tee.as_ref(), amix.as_ref());
         }
-        if let Some(port) = port {
-            for input in [port.video, port.audio].into_iter().flatten() {
-                self.remove_input(input);
+        if let Some(mut port) = audio {
+            if let Some(a) = port.audio.take() {
+                self.remove_input(a);
             }
             for b in port.amix_bins {
                 let _ = b.set_state(gst::State::Null);
@@ -713,6 +732,11 @@ impl Inner {
             let _ = port.amix.set_state(gst::State::Null);
             let _ = self.pipeline.remove(&port.amix);
         }
+        debug!(
+            port = id,
+            ms = began.elapsed().as_millis() as u64,
+            "hub port torn down"
+        );
     }
 }
 

@@ -56,8 +56,14 @@ impl RecorderConfig {
     }
 }
 
-/// How long a recording waits for the media types it expects before it starts with what came.
-const START_GRACE: Duration = Duration::from_secs(2);
+/// How long a recording waits, from the first packet, for the other media type it expects before
+/// it starts with what came. Generous: the streams of a file are fixed when it starts, and a
+/// source's second type can come seconds after the first (a hub port's mixed audio on a loaded
+/// machine, a second player). Nothing is lost while waiting: what came is queued and written, and
+/// a pause or stop in the meantime starts the file with it.
+const START_GRACE: Duration = Duration::from_secs(5);
+/// Packets kept while waiting (5 s of a 15 Mbit/s stream); past it the file starts with what came.
+const WAIT_QUEUE: usize = 8192;
 /// Media queued between the graph and the recorder's task; when full, packets are dropped and
 /// counted (the recording shows a glitch; the pipeline's packet path is never held up).
 const MEDIA_QUEUE: usize = 4096;
@@ -102,7 +108,8 @@ impl RecorderHandle {
 
 impl ElementPort for RecorderHandle {
     fn send_rtp(&self, pkt: RtpPacket) {
-        if self.media.try_send(pkt).is_err() {
+        // Closed: the recording ended (stopped or failed) and later media is not wanted.
+        if let Err(mpsc::error::TrySendError::Full(_)) = self.media.try_send(pkt) {
             let n = self.dropped.fetch_add(1, Ordering::Relaxed);
             if n.is_power_of_two() {
                 warn!(dropped = n + 1, "recorder queue full: media dropped");
@@ -189,6 +196,8 @@ enum State {
         expect: [bool; 2],
         since: Instant,
         queued: Vec<RtpPacket>,
+        /// Which types are in `queued`.
+        have: [bool; 2],
     },
     Recording(Running),
     Paused(Running, Instant),
@@ -271,6 +280,7 @@ impl Task {
                     expect,
                     since: Instant::now(),
                     queued: Vec::new(),
+                    have: [false; 2],
                 };
             }
             State::Paused(mut r, at) => {
@@ -294,10 +304,15 @@ impl Task {
                 self.state = State::Paused(r, Instant::now());
                 self.emit(UriEvent::Paused);
             }
-            State::Waiting { .. } => {
-                // Nothing written yet: pausing before the start is starting over later.
+            State::Waiting { queued, .. } if queued.is_empty() => {
+                // Nothing came yet: pausing before the start is starting over later.
                 self.state = State::Idle;
                 self.emit(UriEvent::Paused);
+            }
+            waiting @ State::Waiting { .. } => {
+                self.state = waiting;
+                self.start();
+                self.pause();
             }
             other => self.state = other,
         }
@@ -310,14 +325,26 @@ impl Task {
                 info!("recording finalised");
                 self.emit(UriEvent::Stopped);
             }
-            State::Waiting { .. } | State::Idle => self.emit(UriEvent::Stopped),
+            State::Waiting { queued, .. } if queued.is_empty() => self.emit(UriEvent::Stopped),
+            waiting @ State::Waiting { .. } => {
+                // Stopped before the other type came: the file keeps what did.
+                self.state = waiting;
+                self.start();
+                if matches!(self.state, State::Recording(_)) {
+                    Box::pin(self.stop()).await;
+                }
+            }
+            State::Idle => self.emit(UriEvent::Stopped),
             State::Done => {}
         }
     }
 
     fn on_tick(&mut self) {
-        if let State::Waiting { since, queued, .. } = &self.state {
-            if !queued.is_empty() && since.elapsed() >= START_GRACE {
+        if let State::Waiting { queued, .. } = &self.state {
+            if queued
+                .first()
+                .is_some_and(|p| p.arrival.elapsed() >= START_GRACE)
+            {
                 self.start();
             }
         }
@@ -325,18 +352,23 @@ impl Task {
 
     fn on_packet(&mut self, p: RtpPacket) {
         match &mut self.state {
-            State::Waiting { expect, queued, .. } => {
+            State::Waiting {
+                expect,
+                queued,
+                have,
+                ..
+            } => {
                 let k = idx(p.kind);
                 if !(self.cfg.audio && k == 0 || self.cfg.video && k == 1) {
                     return;
                 }
-                let have_video = queued.iter().any(|q| q.kind == MediaKind::Video);
-                if p.kind == MediaKind::Video && !have_video && !p.is_keyframe_hint {
+                if p.kind == MediaKind::Video && !have[1] && !p.is_keyframe_hint {
                     return;
                 }
+                have[k] = true;
                 queued.push(p);
-                let ready = (0..2).all(|i| !expect[i] || queued.iter().any(|q| idx(q.kind) == i));
-                if ready {
+                let ready = (0..2).all(|i| !expect[i] || have[i]);
+                if ready || queued.len() >= WAIT_QUEUE {
                     self.start();
                 }
             }
