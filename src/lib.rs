@@ -17,6 +17,7 @@ pub mod config;
 pub mod gst_bridge;
 pub mod http_endpoint;
 pub mod media;
+pub mod metrics;
 pub mod objects;
 pub mod rpc;
 pub mod rtp;

@@ -47,10 +47,13 @@ pub struct ServerOptions {
     pub transcoding: bool,
     /// HttpEndpoint.conf.ini.
     pub http_endpoint: crate::http_endpoint::HttpEndpointConfig,
+    /// `mediaServer.metrics`: where `GET /metrics` answers (`None`: nowhere).
+    pub metrics: Option<SocketAddr>,
 }
 
 pub struct RunningServer {
     pub ws_addr: Option<SocketAddr>,
+    pub metrics_addr: Option<SocketAddr>,
     pub wss_addr: Option<SocketAddr>,
     pub dispatcher: Arc<Dispatcher>,
 }
@@ -192,6 +195,18 @@ pub async fn start(opts: ServerOptions) -> io::Result<RunningServer> {
             "neither ws nor wss is configured: set mediaServer.net.websocket.port",
         ));
     }
+    let mut metrics_addr = None;
+    if let Some(a) = opts.metrics {
+        let l = TcpListener::bind(a)
+            .await
+            .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {a}: {e}")))?;
+        metrics_addr = l.local_addr().ok();
+        tokio::spawn(crate::metrics::serve(
+            l,
+            opts.access_token.clone(),
+            dispatcher.clone(),
+        ));
+    }
     let d = dispatcher.clone();
     tokio::spawn(async move {
         while let Some(ev) = media_rx.recv().await {
@@ -218,8 +233,12 @@ pub async fn start(opts: ServerOptions) -> io::Result<RunningServer> {
             );
         }
     }
+    if let Some(a) = metrics_addr {
+        info!("Prometheus metrics on http://{a}/metrics");
+    }
     Ok(RunningServer {
         ws_addr,
+        metrics_addr,
         wss_addr,
         dispatcher,
     })

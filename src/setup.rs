@@ -153,6 +153,10 @@ pub fn options(cfg: &Config) -> ServerOptions {
             .to_string(),
         transcoding: cfg.resources.transcoding,
         http_endpoint: http_endpoint_config(cfg, &webrtc_address(w)),
+        metrics: cfg
+            .metrics
+            .port
+            .map(|p| std::net::SocketAddr::new(cfg.metrics.address, p)),
     }
 }
 

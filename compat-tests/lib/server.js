@@ -42,13 +42,14 @@ function canConnect(port) {
   });
 }
 
-function writeConfig(dir, { port, path: wsPath = 'kurento', garbageCollectorPeriod = 240, resources = {} }) {
+function writeConfig(dir, { port, path: wsPath = 'kurento', garbageCollectorPeriod = 240, resources = {}, metricsPort }) {
   const conf = {
     mediaServer: {
       net: { websocket: { port, path: wsPath } },
       resources: { garbageCollectorPeriod, ...resources },
     },
   };
+  if (metricsPort) conf.mediaServer.metrics = { port: metricsPort };
   const confFile = path.join(dir, 'kurento.conf.json');
   fs.writeFileSync(confFile, JSON.stringify(conf, null, 2));
   const modDir = path.join(dir, 'modules', 'kurento');
@@ -73,9 +74,32 @@ class KmsServer {
     return `ws://127.0.0.1:${this.port}/kurento`;
   }
 
+  /** `opts.metrics`: the Prometheus endpoint is on, here. */
+  get metricsUrl() {
+    return `http://127.0.0.1:${this.metricsPort}/metrics`;
+  }
+
+  /** The server's metrics now, as { 'name{labels}': value }. */
+  async metrics() {
+    const text = await new Promise((resolve, reject) => {
+      require('node:http').get(this.metricsUrl, (res) => {
+        let body = '';
+        res.on('data', (d) => { body += d; });
+        res.on('end', () => (res.statusCode === 200 ? resolve(body) : reject(new Error(`metrics: HTTP ${res.statusCode}`))));
+      }).on('error', reject);
+    });
+    const out = {};
+    for (const line of text.split('\n')) {
+      const m = /^([a-z_]+(?:\{[^}]*\})?) (\S+)$/.exec(line);
+      if (m) out[m[1]] = Number(m[2]);
+    }
+    return out;
+  }
+
   async start() {
     if (!this.port) this.port = await freePort();
-    const confFile = writeConfig(this.dir, { ...this.opts, port: this.port });
+    if (this.opts.metrics && !this.metricsPort) this.metricsPort = await freePort();
+    const confFile = writeConfig(this.dir, { ...this.opts, port: this.port, metricsPort: this.metricsPort });
     const bin = serverBinary();
     if (!fs.existsSync(bin)) {
       throw new Error(`server binary not found: ${bin} (build it or set KMS_BIN)`);

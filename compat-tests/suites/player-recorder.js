@@ -18,7 +18,7 @@ const { VERSIONS, connect, closeClient } = require('../lib/clients');
 const { sleep, within, rejectsWithCode, viaCallback } = require('../lib/util');
 const { ffmpeg, probe, decodedFrames, once } = require('../lib/media');
 
-const server = useServer();
+const server = useServer({ metrics: true });
 const DIR = fs.mkdtempSync(path.join(os.tmpdir(), 'kms-player-recorder-'));
 const SECONDS = 4;
 const FPS = 30;
@@ -328,6 +328,17 @@ for (const v of VERSIONS) {
         for (const r of results) assert.deepEqual(r, { code: 0, frames: 30 });
         assert.equal(await player.isMediaTranscoding('VIDEO'), true);
         assert.deepEqual(states, ['VIDEO:TRANSCODING'], 'one transcoder shared by both sinks');
+        // What an operator's Prometheus sees of this: the pipeline, its elements, one transcoder,
+        // and H.264 leaving for the two receivers through the RtpEndpoint's packet path.
+        const m = await server.metrics();
+        assert.ok(m.kms_pipelines >= 1, JSON.stringify(m));
+        assert.ok(m['kms_elements{type="RtpEndpoint"}'] >= 2, JSON.stringify(m));
+        assert.ok(m['kms_elements{type="PlayerEndpoint"}'] >= 1);
+        assert.ok(m.kms_transcoders >= 1, `transcoders: ${m.kms_transcoders}`);
+        assert.ok(m['kms_rtp_sent_packets_total{media="video"}'] >= 60, `sent: ${m['kms_rtp_sent_packets_total{media="video"}']}`);
+        assert.ok(m['kms_rtp_sent_bytes_total{media="video"}'] > 10000);
+        assert.ok(m.kms_forwarding_latency_seconds_count >= 1, 'latency observed');
+        assert.ok(m['kms_rpc_requests_total{method="create",code="ok"}'] >= 4);
       } finally {
         for (const r of receivers) r.child.kill('SIGKILL');
       }

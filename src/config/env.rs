@@ -30,6 +30,8 @@ const SIMPLE: &[(&str, &str, &str)] = &[
     ("KMS_TURN_URL", WEBRTC, "turnURL"),
     ("KMS_PEM_CERTIFICATE_RSA", WEBRTC, "pemCertificateRSA"),
     ("KMS_PEM_CERTIFICATE_ECDSA", WEBRTC, "pemCertificateECDSA"),
+    ("KMS_METRICS_PORT", super::METRICS, "port"),
+    ("KMS_METRICS_ADDRESS", super::METRICS, "address"),
 ];
 
 fn non_empty(env: &dyn Fn(&str) -> Option<String>, var: &str) -> Option<String> {

@@ -51,6 +51,7 @@ use tree::ConfigTree;
 
 const WEBSOCKET: &str = "mediaServer.net.websocket";
 const RESOURCES: &str = "mediaServer.resources";
+pub(crate) const METRICS: &str = "mediaServer.metrics";
 const MEDIA_ELEMENT: &str = "modules.kurento.MediaElement";
 const SDP_ENDPOINT: &str = "modules.kurento.SdpEndpoint";
 use env::{BASE_RTP, WEBRTC};
@@ -72,6 +73,8 @@ pub struct Config {
     pub websocket: WebSocketConfig,
     /// `mediaServer.resources`.
     pub resources: ResourcesConfig,
+    /// `mediaServer.metrics` (our extension): the Prometheus endpoint.
+    pub metrics: MetricsConfig,
     /// `WebRtcEndpoint.conf.ini` (`modules.kurento.WebRtcEndpoint`).
     pub webrtc: WebRtcConfig,
     /// `BaseRtpEndpoint.conf.ini` (`modules.kurento.BaseRtpEndpoint`).
@@ -96,6 +99,7 @@ impl Default for Config {
             modules_config_paths: Vec::new(),
             websocket: WebSocketConfig::default(),
             resources: ResourcesConfig::default(),
+            metrics: MetricsConfig::default(),
             webrtc: WebRtcConfig::default(),
             base_rtp: BaseRtpConfig::default(),
             media_element: MediaElementConfig::default(),
@@ -172,6 +176,26 @@ pub struct RegistrarConfig {
     pub address: String,
     /// `registrar.localAddress`: address announced to it.
     pub local_address: Option<String>,
+}
+
+/// `mediaServer.metrics` (not in KMS, which exports no metrics).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricsConfig {
+    /// `port` (`KMS_METRICS_PORT`): where `GET /metrics` answers; `None` (0 or absent, the
+    /// default) = no metrics listener.
+    pub port: Option<u16>,
+    /// `address` (`KMS_METRICS_ADDRESS`): bind address; default 127.0.0.1, so the figures are not
+    /// published beyond the machine unless asked for.
+    pub address: IpAddr,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            port: None,
+            address: IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+        }
+    }
 }
 
 /// `mediaServer.resources`.
@@ -481,6 +505,7 @@ impl fmt::Debug for Config {
             .field("modules_config_paths", &self.modules_config_paths)
             .field("websocket", &self.websocket)
             .field("resources", &self.resources)
+            .field("metrics", &self.metrics)
             .field("webrtc", &self.webrtc)
             .field("base_rtp", &self.base_rtp)
             .field("media_element", &self.media_element)
@@ -594,6 +619,7 @@ fn load_with_default(
     Ok(Config {
         websocket,
         resources: resources_config(&tree)?,
+        metrics: metrics_config(&tree)?,
         webrtc: webrtc_config(&tree, &kurento_modules_dir)?,
         base_rtp: base_rtp_config(&tree)?,
         media_element: media_element_config(&tree)?,
@@ -822,6 +848,14 @@ fn websocket_config(tree: &ConfigTree, config_dir: &Path) -> Result<WebSocketCon
                     .collect()
             })
             .unwrap_or_default(),
+    })
+}
+
+fn metrics_config(tree: &ConfigTree) -> Result<MetricsConfig, ConfigError> {
+    let k = |name: &str| key(METRICS, name);
+    Ok(MetricsConfig {
+        port: tree.port(&k("port"))?.filter(|p| *p != 0),
+        address: ip_value(tree, &k("address"))?.unwrap_or(MetricsConfig::default().address),
     })
 }
 

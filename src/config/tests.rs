@@ -279,6 +279,48 @@ fn file_without_port_disables_ws_and_without_any_listener_fails() {
 }
 
 #[test]
+fn metrics_are_off_by_default_local_by_default_and_set_by_file_or_env() {
+    let fx = Fixture::new();
+    fx.write("kurento.conf.json", KMS7_CONF_JSON);
+    let c = fx.load(&[], &[]).unwrap();
+    assert_eq!(c.metrics.port, None);
+    assert_eq!(
+        c.metrics.address,
+        "127.0.0.1".parse::<std::net::IpAddr>().unwrap()
+    );
+
+    fx.write(
+        "kurento.conf.json",
+        r#"{"mediaServer": {"net": {"websocket": {"port": 8888}},
+            "metrics": {"port": 9464, "address": "0.0.0.0"}}}"#,
+    );
+    let c = fx.load(&[], &[]).unwrap();
+    assert_eq!(c.metrics.port, Some(9464));
+    assert_eq!(
+        c.metrics.address,
+        "0.0.0.0".parse::<std::net::IpAddr>().unwrap()
+    );
+    let c = fx
+        .load(
+            &[],
+            &[("KMS_METRICS_PORT", "9100"), ("KMS_METRICS_ADDRESS", "::1")],
+        )
+        .unwrap();
+    assert_eq!(c.metrics.port, Some(9100));
+    assert_eq!(
+        c.metrics.address,
+        "::1".parse::<std::net::IpAddr>().unwrap()
+    );
+    let c = fx.load(&[], &[("KMS_METRICS_PORT", "0")]).unwrap();
+    assert_eq!(c.metrics.port, None, "0 turns the listener off");
+
+    let err = msg(fx.load(&[], &[("KMS_METRICS_PORT", "http")]));
+    assert!(err.contains("KMS_METRICS_PORT"), "{err}");
+    let err = msg(fx.load(&[], &[("KMS_METRICS_ADDRESS", "localhost:1")]));
+    assert!(err.contains("KMS_METRICS_ADDRESS"), "{err}");
+}
+
+#[test]
 fn secure_certificate_relative_path_resolves_against_config_dir() {
     let fx = Fixture::new();
     fx.write(

@@ -290,6 +290,7 @@ impl Router {
                 self.update_bitrates(Some(e), now);
             }
             FromElement::KeyframeRequested { kind } => {
+                crate::metrics::keyframe_requested();
                 for s in self.sources_of(e, kind.into()) {
                     self.request_keyframe(s, kind, now);
                 }

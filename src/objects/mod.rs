@@ -186,6 +186,24 @@ fn now_secs() -> i64 {
 }
 
 impl Registry {
+    /// Pipelines, elements by class and running transcoders, for the metrics.
+    pub fn census(&self) -> (usize, Vec<(String, usize)>, usize) {
+        let mut pipelines = 0;
+        let mut elements = std::collections::BTreeMap::<&str, usize>::new();
+        for o in self.objects.values() {
+            if o.class.name == "MediaPipeline" {
+                pipelines += 1;
+            } else if o.is_a("MediaElement") {
+                *elements.entry(o.class.name.as_str()).or_default() += 1;
+            }
+        }
+        let elements = elements
+            .into_iter()
+            .map(|(c, n)| (c.to_string(), n))
+            .collect();
+        (pipelines, elements, self.transcoders.running())
+    }
+
     pub fn new(media: Arc<MediaEnv>) -> Self {
         let mut r = Registry {
             objects: HashMap::new(),

@@ -48,6 +48,10 @@ pub(super) struct Transcoders {
 }
 
 impl Transcoders {
+    pub(super) fn running(&self) -> usize {
+        self.running.len()
+    }
+
     /// How media of `ty` goes from `source` to `sink`.
     pub(super) fn hop(
         &self,

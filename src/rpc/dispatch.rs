@@ -94,6 +94,18 @@ impl Dispatcher {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// What exists now, for the metrics.
+    pub fn census(&self) -> crate::metrics::Census {
+        let st = self.lock();
+        let (pipelines, elements, transcoders) = st.registry.census();
+        crate::metrics::Census {
+            sessions: st.sessions.len(),
+            pipelines,
+            elements,
+            transcoders,
+        }
+    }
+
     pub fn server_id(&self) -> &str {
         &self.server_id
     }
@@ -107,6 +119,7 @@ impl Dispatcher {
             Ok(r) => r,
             Err(e) => {
                 debug!(code = e.error.code(), "undecodable request");
+                crate::metrics::request("", Some(e.error.code()));
                 conn.send_value(&jsonrpc::response_err(e.id.as_ref(), &e.error));
                 return;
             }
@@ -114,6 +127,11 @@ impl Dispatcher {
         let reply = self
             .handle_request(conn, req.id.clone(), &req.method, req.params)
             .await;
+        match &reply {
+            Some(Ok(_)) => crate::metrics::request(&req.method, None),
+            Some(Err(e)) => crate::metrics::request(&req.method, Some(e.code())),
+            None => {}
+        }
         if let (Some(id), Some(reply)) = (req.id, reply) {
             let v = match reply {
                 Ok(result) => jsonrpc::response_ok(&id, result),

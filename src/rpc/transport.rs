@@ -170,7 +170,7 @@ pub(crate) fn query_param<'a>(resource: &'a str, name: &str) -> Option<&'a str> 
 }
 
 /// Compares without an early exit, so the time taken does not tell how much of a guess was right.
-fn token_matches(given: Option<&str>, expected: &str) -> bool {
+pub(crate) fn token_matches(given: Option<&str>, expected: &str) -> bool {
     let Some(given) = given else { return false };
     let (a, b) = (given.as_bytes(), expected.as_bytes());
     let mut diff = a.len() ^ b.len();
@@ -293,6 +293,7 @@ async fn run_connection<S>(
     let (mut sink, mut source) = ws.split();
     let (tx, mut rx) = mpsc::channel::<String>(OUTBOUND_QUEUE);
     let conn = ConnHandle::new(conn_id, tx);
+    crate::metrics::connection_opened();
     let shutdown = conn.shutdown_signal();
     let writer = tokio::spawn(async move {
         loop {
@@ -366,6 +367,7 @@ async fn run_connection<S>(
         });
     }
     dispatcher.connection_closed(&conn);
+    crate::metrics::connection_closed();
     conn.close();
     let _ = writer.await;
     info!("WebSocket connection closed");

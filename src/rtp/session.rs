@@ -13,6 +13,7 @@ use super::wire;
 use super::{RtpError, RtpEvent, RtpKindStats, RtpStats, SrtpCrypto};
 use crate::media::LatencyAvg;
 use crate::media::{CodecId, FromElement, MediaExtensions, MediaKind, RtpPacket};
+use crate::metrics::{self, Feedback};
 use crate::webrtc::rewrite::OutStream;
 
 /// One of the endpoint's sockets: RTP or RTCP of an m-line's kind.
@@ -378,6 +379,7 @@ impl Session {
                         None => pkt.1,
                     };
                     m.stats.retransmitted += 1;
+                    metrics::retransmitted();
                     self.out.push_back(Output::Transmit {
                         from: Component { kind, rtcp: false },
                         to,
@@ -450,10 +452,12 @@ impl Session {
         });
         if nack.is_some() {
             m.stats.nack_sent += 1;
+            metrics::feedback(Feedback::Nack, metrics::Direction::Sent);
         }
         m.stats.ssrc_in = Some(h.ssrc);
         m.stats.packets_received += 1;
         m.stats.bytes_received += payload.len() as u64;
+        metrics::received(on.kind, payload.len());
         if !m.neg.direction.receives() {
             self.peer_up(now);
             return;
@@ -569,6 +573,7 @@ impl Session {
             Rtcp::ReceiverReport { reports, .. } => blocks(m, &reports),
             Rtcp::Nack { media, seqs, .. } if media == m.ssrc => {
                 m.stats.nack_received += 1;
+                metrics::feedback(Feedback::Nack, metrics::Direction::Received);
                 for s in seqs.into_iter().take(64) {
                     if let Some((ext, pkt)) = m.send.history.iter().find(|(q, _)| *q as u16 == s) {
                         resend.push((*ext, pkt.clone()));
@@ -577,10 +582,12 @@ impl Session {
             }
             Rtcp::Pli { media, .. } if media == m.ssrc || media == 0 => {
                 m.stats.pli_received += 1;
+                metrics::feedback(Feedback::Pli, metrics::Direction::Received);
                 graph.push(FromElement::KeyframeRequested { kind });
             }
             Rtcp::Fir { entries, .. } if entries.iter().any(|(s, _)| *s == m.ssrc) => {
                 m.stats.fir_received += 1;
+                metrics::feedback(Feedback::Fir, metrics::Direction::Received);
                 graph.push(FromElement::KeyframeRequested { kind });
             }
             Rtcp::Bye { ssrcs } if m.recv.ssrc.is_none_or(|s| ssrcs.contains(&s)) => {
@@ -655,6 +662,7 @@ impl Session {
         m.stats.packets_sent += 1;
         m.stats.bytes_sent += pkt.payload.len() as u64;
         m.latency.record(pkt.arrival, now);
+        metrics::sent(pkt.kind, pkt.payload.len(), pkt.arrival, now);
         self.out.push_back(Output::Transmit {
             from: Component {
                 kind: pkt.kind,
@@ -821,6 +829,7 @@ impl Session {
             }
         } else {
             m.stats.pli_sent += 1;
+            metrics::feedback(Feedback::Pli, metrics::Direction::Sent);
             Rtcp::Pli {
                 sender: m.ssrc,
                 media,

@@ -1399,6 +1399,9 @@ impl Actor {
             return;
         }
         self.ice_state = Some(s);
+        if s == IceComponentState::Failed {
+            crate::metrics::webrtc_failed(crate::metrics::Stage::Ice);
+        }
         self.emit(WebRtcEvent::IceComponentStateChanged {
             stream_id: 1,
             component_id: 1,
@@ -1411,6 +1414,9 @@ impl Actor {
             return;
         }
         self.dtls_state = s;
+        if s == DtlsState::Failed {
+            crate::metrics::webrtc_failed(crate::metrics::Stage::Dtls);
+        }
         self.emit(WebRtcEvent::DtlsStateChanged(s));
     }
 
@@ -1507,6 +1513,7 @@ impl Actor {
         let cnt = self.counters.get(kind);
         cnt.stats.packets_received += 1;
         cnt.stats.bytes_received += p.payload.len() as u64;
+        crate::metrics::received(kind, p.payload.len());
         cnt.stats.ssrc_in = Some(*p.header.ssrc);
         cnt.stats.clock_rate_in = codec_id.clock_rate;
         let seq = *p.seq_no;
@@ -1664,6 +1671,7 @@ impl Actor {
         cnt.stats.packets_sent += 1;
         cnt.stats.bytes_sent += len;
         cnt.latency.record(arrival, now);
+        crate::metrics::sent(pkt.kind, len as usize, arrival, now);
         self.pump();
     }
 
