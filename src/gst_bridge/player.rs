@@ -52,12 +52,22 @@ enum Ctl {
     Pause,
     Stop,
     Position(oneshot::Sender<i64>),
-    Seek(i64, oneshot::Sender<Result<(), String>>),
+    Seek(i64, oneshot::Sender<Result<(), SeekError>>),
     Info(oneshot::Sender<VideoInfo>),
     Keyframe,
     Bitrate(u64),
     Close,
 }
+
+enum SeekError {
+    NotPlaying,
+    /// No element took the seek; it may a moment later (a demuxer still reading its index).
+    Refused(String),
+}
+
+/// Seeks GStreamer refuses are tried again this often, this many times.
+const SEEK_RETRY: Duration = Duration::from_millis(100);
+const SEEK_ATTEMPTS: u32 = 10;
 
 #[derive(Clone)]
 pub struct PlayerHandle {
@@ -86,11 +96,32 @@ impl PlayerHandle {
         &self,
         ms: i64,
     ) -> impl std::future::Future<Output = Result<(), String>> + Send + 'static {
-        let (tx, rx) = oneshot::channel();
-        let _ = self.ctl.send(Ctl::Seek(ms, tx));
+        let ctl = self.ctl.clone();
+        let attempt = move || {
+            let (tx, rx) = oneshot::channel();
+            let _ = ctl.send(Ctl::Seek(ms, tx));
+            rx
+        };
+        // The first attempt is queued now, in order with the calls around it.
+        let first = attempt();
         async move {
-            rx.await
-                .unwrap_or_else(|_| Err("the player is gone".into()))
+            let mut reply = first;
+            let mut n = 0;
+            loop {
+                n += 1;
+                match reply.await {
+                    Err(_) => return Err("the player is gone".into()),
+                    Ok(Ok(())) => return Ok(()),
+                    Ok(Err(SeekError::NotPlaying)) => {
+                        return Err("the player is not playing".into())
+                    }
+                    Ok(Err(SeekError::Refused(e))) if n >= SEEK_ATTEMPTS => return Err(e),
+                    Ok(Err(SeekError::Refused(_))) => {
+                        tokio::time::sleep(SEEK_RETRY).await;
+                        reply = attempt();
+                    }
+                }
+            }
         }
     }
 
@@ -261,7 +292,7 @@ impl Task {
             }
             Ctl::Seek(ms, reply) => {
                 let res = match &mut self.running {
-                    None => Err("the player is not playing".to_string()),
+                    None => Err(SeekError::NotPlaying),
                     Some(r) => r
                         .pipeline
                         .seek_simple(
@@ -269,7 +300,7 @@ impl Task {
                             gst::ClockTime::from_mseconds(ms.max(0) as u64),
                         )
                         .map(|()| r.position = ms.max(0))
-                        .map_err(|e| format!("seek to {ms} ms failed: {e}")),
+                        .map_err(|e| SeekError::Refused(format!("seek to {ms} ms failed: {e}"))),
                 };
                 let _ = reply.send(res);
             }
