@@ -16,7 +16,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
-use prometheus_client::registry::Registry;
+use prometheus_client::registry::{Metric, Registry};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::Instant;
@@ -118,43 +118,44 @@ struct Metrics {
 /// and the packet path pays for it rarely.
 const LATENCY_SAMPLE: u64 = 16;
 
+/// A new metric of type `M`, registered under `name`; the handle returned is the registered one.
+fn registered<M: Metric + Clone + Default>(r: &mut Registry, name: &str, help: &str) -> M {
+    let m = M::default();
+    r.register(name, help, m.clone());
+    m
+}
+
 fn metrics() -> &'static Metrics {
     static M: OnceLock<Metrics> = OnceLock::new();
     M.get_or_init(|| {
         let mut root = Registry::default();
         let r = root.sub_registry_with_prefix("kms");
-        let family = |r: &mut Registry, name: &str, help: &str| {
-            let f = Family::<MediaLabels, Counter>::default();
-            r.register(name, help, f.clone());
-            PerKind::new(&f)
+        let per_kind = |r: &mut Registry, name: &str, help: &str| {
+            PerKind::new(&registered::<Family<MediaLabels, Counter>>(r, name, help))
         };
-        let packets_in = family(r, "rtp_received_packets", "RTP packets received");
-        let bytes_in = family(r, "rtp_received_bytes", "RTP payload bytes received");
-        let packets_out = family(r, "rtp_sent_packets", "RTP packets sent");
-        let bytes_out = family(r, "rtp_sent_bytes", "RTP payload bytes sent");
-        let feedback = Family::<FeedbackLabels, Counter>::default();
-        r.register(
+        let packets_in = per_kind(r, "rtp_received_packets", "RTP packets received");
+        let bytes_in = per_kind(r, "rtp_received_bytes", "RTP payload bytes received");
+        let packets_out = per_kind(r, "rtp_sent_packets", "RTP packets sent");
+        let bytes_out = per_kind(r, "rtp_sent_bytes", "RTP payload bytes sent");
+        let feedback = registered(
+            r,
             "rtcp_feedback",
             "RTCP feedback messages (nack, pli, fir) received from or sent to peers",
-            feedback.clone(),
         );
-        let retransmissions = Counter::default();
-        r.register(
+        let retransmissions = registered(
+            r,
             "rtp_retransmitted_packets",
             "RTP packets sent again after a NACK",
-            retransmissions.clone(),
         );
-        let keyframe_requests = Counter::default();
-        r.register(
+        let keyframe_requests = registered(
+            r,
             "keyframe_requests",
             "Keyframe requests passed from sinks towards their sources",
-            keyframe_requests.clone(),
         );
-        let webrtc_failures = Family::<StageLabels, Counter>::default();
-        r.register(
+        let webrtc_failures = registered(
+            r,
             "webrtc_failures",
             "WebRtcEndpoint connections that failed, by stage (ice, dtls)",
-            webrtc_failures.clone(),
         );
         // 10 µs .. ~80 ms: forwarding is microseconds, a transcoded hop tens of milliseconds.
         let latency = Histogram::new(exponential_buckets(0.000_01, 2.0, 14));
@@ -163,37 +164,24 @@ fn metrics() -> &'static Metrics {
             "Time from a packet's arrival at the server to its departure to a peer (sampled)",
             latency.clone(),
         );
-        let requests = Family::<RequestLabels, Counter>::default();
-        r.register(
+        let requests = registered(
+            r,
             "rpc_requests",
             "JSON-RPC requests answered, by method and result (ok or the Kurento error code)",
-            requests.clone(),
         );
-        let gauge = |r: &mut Registry, name: &str, help: &str| {
-            let g = Gauge::default();
-            r.register(name, help, g.clone());
-            g
-        };
-        let connections = gauge(r, "websocket_connections", "Open JSON-RPC connections");
-        let sessions = gauge(r, "sessions", "Kurento sessions alive");
-        let pipelines = gauge(r, "pipelines", "MediaPipelines alive");
-        let elements = Family::<TypeLabels, Gauge>::default();
-        r.register(
-            "elements",
-            "Media elements alive, by Kurento class",
-            elements.clone(),
-        );
-        let recordings = gauge(r, "recordings", "Recordings running or finalising");
-        let transcoders = gauge(r, "transcoders", "Transcoders running");
+        let connections = registered(r, "websocket_connections", "Open JSON-RPC connections");
+        let sessions = registered(r, "sessions", "Kurento sessions alive");
+        let pipelines = registered(r, "pipelines", "MediaPipelines alive");
+        let elements = registered(r, "elements", "Media elements alive, by Kurento class");
+        let recordings = registered(r, "recordings", "Recordings running or finalising");
+        let transcoders = registered(r, "transcoders", "Transcoders running");
         // Process figures under their conventional names, outside the kms_ prefix.
         let process = root.sub_registry_with_prefix("process");
-        let cpu = Counter::<f64, AtomicU64>::default();
-        process.register("cpu_seconds", "CPU time used by the process", cpu.clone());
-        let rss = Gauge::default();
-        process.register(
+        let cpu = registered(process, "cpu_seconds", "CPU time used by the process");
+        let rss = registered(
+            process,
             "resident_memory_bytes",
             "Resident memory of the process",
-            rss.clone(),
         );
         Metrics {
             registry: root,
